@@ -1,0 +1,235 @@
+//! Checkpoints: model tensors in safetensors (PyTorch's parameter names, so `safetensors.torch`
+//! loads them), the optimizer's tensors beside them, and a JSON sidecar with everything else a
+//! run needs to continue exactly (config, step, epoch, seed, optimizer scalars, app state).
+//!
+//! A checkpoint `NAME` is three files: `NAME.safetensors`, `NAME.optim.safetensors` (when
+//! saved with an optimizer) and `NAME.json`. Each is written atomically and the sidecar last,
+//! so a sidecar always describes complete tensor files and a crash mid-save leaves the previous
+//! checkpoint intact.
+
+use crate::fs::{temp_sibling, write_atomic};
+use crate::optim::{Optimizer, OptimizerMeta};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+/// Version of the sidecar format; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The JSON sidecar of a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    /// Sidecar format version ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// The app that wrote it; loading it into another app is refused.
+    pub app: String,
+    /// Optimizer updates made when it was saved.
+    pub step: u64,
+    /// Completed epochs when it was saved.
+    pub epoch: u64,
+    /// The run's seed (libtorch is reseeded from `(seed, step)`, so this is its RNG state).
+    pub seed: u64,
+    /// The resolved configuration of the run.
+    pub config: serde_json::Value,
+    /// The optimizer's scalar state, if it was saved with one.
+    pub optimizer: Option<OptimizerMeta>,
+    /// Metrics at the time of saving (e.g. the validation accuracy that made it the best).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// App-specific state (e.g. a data-loader position or a Rust RNG).
+    #[serde(default)]
+    pub extra: serde_json::Value,
+}
+
+impl Sidecar {
+    /// A sidecar for `app` at `step`/`epoch` with the run's `seed` and `config`.
+    pub fn new(app: &str, step: u64, epoch: u64, seed: u64, config: &impl Serialize) -> Result<Self> {
+        let config = serde_json::to_value(config)
+            .map_err(|e| Error::Config(format!("configuration cannot be serialised: {e}")))?;
+        Ok(Sidecar {
+            format: FORMAT_VERSION,
+            app: app.to_string(),
+            step,
+            epoch,
+            seed,
+            config,
+            optimizer: None,
+            metrics: BTreeMap::new(),
+            extra: serde_json::Value::Null,
+        })
+    }
+
+    /// The saved configuration, as the app's config type.
+    pub fn config<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.config.clone())
+            .map_err(|e| Error::Config(format!("checkpoint configuration does not fit: {e}")))
+    }
+}
+
+/// The three paths of the checkpoint whose model file is `path` (`NAME.safetensors`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    /// `NAME.safetensors`: the model's tensors.
+    pub model: PathBuf,
+    /// `NAME.optim.safetensors`: the optimizer's tensors.
+    pub optimizer: PathBuf,
+    /// `NAME.json`: the sidecar.
+    pub sidecar: PathBuf,
+}
+
+impl Paths {
+    /// The paths of checkpoint `path`, given as its `.safetensors` or `.json` file or its stem.
+    pub fn of(path: &Path) -> Paths {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = name
+            .strip_suffix(".optim.safetensors")
+            .or_else(|| name.strip_suffix(".safetensors"))
+            .or_else(|| name.strip_suffix(".json"))
+            .unwrap_or(&name);
+        Paths {
+            model: path.with_file_name(format!("{stem}.safetensors")),
+            optimizer: path.with_file_name(format!("{stem}.optim.safetensors")),
+            sidecar: path.with_file_name(format!("{stem}.json")),
+        }
+    }
+}
+
+/// Saves the model (every variable of `vs`), the optimizer state if given, and the sidecar.
+/// `path` names the model file, `NAME.safetensors`.
+pub fn save(path: &Path, vs: &VarStore, optimizer: Option<&Optimizer>, sidecar: &Sidecar) -> Result<()> {
+    let paths = Paths::of(path);
+    if let Some(dir) = paths.model.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut sidecar = sidecar.clone();
+    write_tensors(&paths.model, vs.variables().into_iter().collect())?;
+    match optimizer {
+        Some(opt) => {
+            write_tensors(&paths.optimizer, opt.state_tensors())?;
+            sidecar.optimizer = Some(opt.meta());
+        }
+        None => sidecar.optimizer = None,
+    }
+    let json = serde_json::to_vec_pretty(&sidecar)
+        .map_err(|e| Error::Config(format!("checkpoint sidecar cannot be serialised: {e}")))?;
+    write_atomic(&paths.sidecar, &json)
+}
+
+/// Reads the sidecar of checkpoint `path` and checks that `app` wrote it.
+pub fn read_sidecar(path: &Path, app: &str) -> Result<Sidecar> {
+    let paths = Paths::of(path);
+    let bytes = std::fs::read(&paths.sidecar).map_err(|e| Error::io(&paths.sidecar, e))?;
+    let sidecar: Sidecar = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::bad_file(&paths.sidecar, format!("not a checkpoint sidecar of this project ({e})"))
+    })?;
+    if sidecar.format != FORMAT_VERSION {
+        let reason = format!("sidecar format {} (this build reads {FORMAT_VERSION})", sidecar.format);
+        return Err(Error::Checkpoint { path: paths.sidecar, reason });
+    }
+    if sidecar.app != app {
+        let reason = format!("it was written by the {} app, not {app}", sidecar.app);
+        return Err(Error::Checkpoint { path: paths.model, reason });
+    }
+    Ok(sidecar)
+}
+
+/// Loads checkpoint `path` written by `app` into `vs` (names and shapes must match exactly)
+/// and, if given, into `optimizer`. Returns the sidecar.
+pub fn load(path: &Path, app: &str, vs: &mut VarStore, optimizer: Option<&mut Optimizer>) -> Result<Sidecar> {
+    let sidecar = read_sidecar(path, app)?;
+    let paths = Paths::of(path);
+    load_weights(&paths.model, vs)?;
+    if let Some(opt) = optimizer {
+        let meta = sidecar.optimizer.as_ref().ok_or_else(|| Error::Checkpoint {
+            path: paths.sidecar.clone(),
+            reason: "it holds no optimizer state, so training cannot resume from it".into(),
+        })?;
+        let tensors = read_tensors(&paths.optimizer)?;
+        opt.load_state(meta, tensors)
+            .map_err(|e| Error::Checkpoint { path: paths.optimizer.clone(), reason: e.to_string() })?;
+    }
+    Ok(sidecar)
+}
+
+/// Copies the tensors of a safetensors file into the variables of `vs`. Every variable must be
+/// in the file with its exact shape, and the file must hold nothing else.
+pub fn load_weights(path: &Path, vs: &mut VarStore) -> Result<()> {
+    let mut saved: BTreeMap<String, Tensor> = read_tensors(path)?.into_iter().collect();
+    let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let _guard = tch::no_grad_guard();
+    let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    variables.sort_by(|a, b| a.0.cmp(&b.0));
+    // Check everything before copying anything, so a mismatch leaves the model untouched.
+    for (name, var) in &variables {
+        match saved.get(name) {
+            None => return Err(bad(format!("it has no tensor {name:?}: is it from another model?"))),
+            Some(t) if t.size() != var.size() => {
+                return Err(bad(format!(
+                    "tensor {name:?} has shape {:?}, this model expects {:?}",
+                    t.size(),
+                    var.size()
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, mut var) in variables {
+        let t = saved.remove(&name).expect("checked above");
+        var.f_copy_(&t.to_kind(var.kind()))?;
+    }
+    if let Some(name) = saved.keys().next() {
+        return Err(bad(format!("tensor {name:?} matches no parameter of this model")));
+    }
+    Ok(())
+}
+
+/// Reads every tensor of a safetensors file (onto the CPU).
+pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    if !path.is_file() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+    }
+    Tensor::read_safetensors(path)
+        .map_err(|e| Error::bad_file(path, format!("not a readable safetensors file ({e})")))
+}
+
+/// Writes named tensors to a safetensors file atomically (CPU copies, sorted by name).
+pub fn write_tensors(path: &Path, mut tensors: Vec<(String, Tensor)>) -> Result<()> {
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let cpu: Vec<(String, Tensor)> =
+        tensors.into_iter().map(|(n, t)| (n, t.detach().to_device(Device::Cpu).contiguous())).collect();
+    let tmp = temp_sibling(path);
+    let result = Tensor::write_safetensors(&cpu, &tmp)
+        .map_err(Error::from)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The checkpoint a user means by `path`: a checkpoint file (`.safetensors` or `.json`), or a
+/// run directory, meaning its best checkpoint (`checkpoints/best`), else its last.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        for name in ["best", "last"] {
+            let candidate = path.join("checkpoints").join(format!("{name}.safetensors"));
+            if Paths::of(&candidate).sidecar.is_file() {
+                return Ok(candidate);
+            }
+        }
+        return Err(Error::bad_file(path, "this run directory holds no checkpoint (checkpoints/best or checkpoints/last)"));
+    }
+    let paths = Paths::of(path);
+    if !paths.sidecar.is_file() {
+        let reason = if path.exists() {
+            format!("not a checkpoint: its sidecar {} is missing", paths.sidecar.display())
+        } else {
+            "no such file or directory".to_string()
+        };
+        return Err(Error::bad_file(path, reason));
+    }
+    Ok(paths.model)
+}

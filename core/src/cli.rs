@@ -1,0 +1,44 @@
+//! Flags every app's training command shares, named the same everywhere.
+
+use crate::device::DeviceSpec;
+use std::path::PathBuf;
+
+/// The common flags of a training command (`#[command(flatten)]` them into the app's own).
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    /// Device to run on: auto (CUDA if available, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Seed of every random generator (initialisation, shuffling, dropout).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run directory to create (default: runs/<app>/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint, with its saved configuration.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
+    pub resume: Option<PathBuf>,
+    /// TOML file of settings; flags given on the command line override it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Stop training cleanly after this many minutes (final checkpoint and evaluation).
+    #[arg(long, value_name = "M")]
+    pub max_minutes: Option<f64>,
+    /// Print only results and errors: no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Sets up `tracing` output on stderr (`RUST_LOG` overrides the level; `quiet` means warnings
+/// only). Safe to call more than once.
+pub fn init_tracing(quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

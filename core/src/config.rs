@@ -1,0 +1,50 @@
+//! Configurations: serde structs with the paper's defaults, overridden by a TOML file
+//! (`--config FILE.toml`), overridden in turn by the flags given on the command line.
+
+use crate::{Error, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+/// Resolves a configuration: `T::default()`, then the keys of `file` (unknown keys are an
+/// error if `T` denies them), then `overrides`: a struct whose `None` fields are skipped when
+/// serialised (`#[serde(skip_serializing_if = "Option::is_none")]`), typically the CLI flags.
+/// Nested tables merge key by key.
+pub fn resolve<T, O>(file: Option<&Path>, overrides: &O) -> Result<T>
+where
+    T: Serialize + DeserializeOwned + Default,
+    O: Serialize,
+{
+    let mut table = to_table(&T::default(), "defaults")?;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let from_file: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::bad_file(path, format!("invalid TOML: {e}")))?;
+        merge(&mut table, from_file);
+    }
+    merge(&mut table, to_table(overrides, "command-line flags")?);
+    let merged = toml::Value::Table(table);
+    merged.try_into().map_err(|e: toml::de::Error| {
+        let origin = file.map(|p| format!(" (from {} and the flags)", p.display())).unwrap_or_default();
+        Error::Config(format!("{}{origin}", e.message()))
+    })
+}
+
+fn to_table(value: &impl Serialize, what: &str) -> Result<toml::Table> {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::Table(t)) => Ok(t),
+        Ok(_) => Err(Error::Config(format!("{what} are not a table of settings"))),
+        Err(e) => Err(Error::Config(format!("{what} cannot be represented in TOML: {e}"))),
+    }
+}
+
+/// Deep-merges `top` into `base`: tables key by key, anything else replaced.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}

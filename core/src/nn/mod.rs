@@ -1,0 +1,35 @@
+//! The modules of the talk's vocabulary.
+//!
+//! Fully connected layers, convolutions, batch normalization and embeddings are tch's own
+//! (`tch::nn`), re-exported here: they are already what PyTorch has, with PyTorch's parameter
+//! names (`weight`, `bias`, `running_mean`, ...) and initialisations. This module adds what tch
+//! lacks or spreads around: the activations as one named type, pooling and dropout as plain
+//! functions, the recurrent family with one explicit state type ([`Recurrent`]), and a
+//! finite-difference gradient check ([`gradcheck`]) that shows each module's backward pass is
+//! the derivative of its forward pass.
+
+mod activation;
+mod gradcheck;
+mod recurrent;
+
+pub use activation::{log_softmax, softmax, Activation};
+pub use gradcheck::{gradcheck, GradCheck};
+pub use recurrent::{CellKind, Recurrent, RecurrentConfig, State};
+pub use tch::nn::{
+    batch_norm1d, batch_norm2d, conv2d, embedding, linear, BatchNorm, BatchNormConfig, Conv2D,
+    ConvConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Module, ModuleT, Path,
+    VarStore,
+};
+
+use tch::Tensor;
+
+/// Max pooling over `kernel`×`kernel` windows with stride `kernel` (PyTorch's `MaxPool2d(k)`).
+pub fn max_pool2d(xs: &Tensor, kernel: i64) -> Tensor {
+    xs.max_pool2d([kernel, kernel], [kernel, kernel], [0, 0], [1, 1], false)
+}
+
+/// Dropout with probability `p` while training (kept values scaled by `1/(1-p)`), identity
+/// otherwise: PyTorch's `nn.functional.dropout`.
+pub fn dropout(xs: &Tensor, p: f64, train: bool) -> Tensor {
+    xs.dropout(p, train)
+}

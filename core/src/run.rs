@@ -1,0 +1,178 @@
+//! Run directories: where a training run keeps its config, metrics, checkpoints and plots.
+//!
+//! ```text
+//! runs/<app>/<YYYYMMDD-HHMMSS>/   (or --out DIR)
+//!   config.toml      the resolved configuration
+//!   metrics.jsonl    one JSON object per logged step
+//!   checkpoints/     best.* and last.* (see the checkpoint module)
+//!   plots/           PNG curves of every logged metric
+//! ```
+
+use crate::fs::write_atomic;
+use crate::metrics::{self, MetricsLog};
+use crate::{plot, Error, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// An open run directory.
+#[derive(Debug)]
+pub struct Run {
+    dir: PathBuf,
+    metrics: MetricsLog,
+    started: Instant,
+    /// Seconds already spent in earlier sessions of a resumed run.
+    time_offset: f64,
+}
+
+impl Run {
+    /// Creates a new run for `app`: in `out` if given (which must not already hold a run), else
+    /// in `runs/<app>/<timestamp>`. Writes `config.toml`.
+    pub fn create(app: &str, out: Option<&Path>, config: &impl Serialize) -> Result<Self> {
+        let dir = match out {
+            Some(dir) => {
+                if dir.join("metrics.jsonl").exists() || dir.join("config.toml").exists() {
+                    return Err(Error::Config(format!(
+                        "{} already holds a run: continue it with --resume {0} or choose another --out",
+                        dir.display()
+                    )));
+                }
+                dir.to_path_buf()
+            }
+            None => unique_dir(&Path::new("runs").join(app).join(timestamp())),
+        };
+        for sub in ["checkpoints", "plots"] {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        }
+        let toml = toml::to_string_pretty(config)
+            .map_err(|e| Error::Config(format!("configuration cannot be written as TOML: {e}")))?;
+        write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
+        let metrics = MetricsLog::open(&dir.join("metrics.jsonl"))?;
+        Ok(Run { dir, metrics, started: Instant::now(), time_offset: 0.0 })
+    }
+
+    /// Reopens run `dir` to continue it from `step`: records logged after `step` (by a session
+    /// that stopped before its next checkpoint) are dropped, as they will be logged again.
+    pub fn resume(dir: &Path, step: u64) -> Result<Self> {
+        let path = dir.join("metrics.jsonl");
+        if !dir.join("config.toml").is_file() {
+            return Err(Error::bad_file(dir, "not a run directory (it has no config.toml)"));
+        }
+        metrics::truncate_after(&path, step)?;
+        let time_offset = match path.exists() {
+            true => metrics::read(&path)?.last().map(|r| r.time).filter(|t| t.is_finite()),
+            false => None,
+        };
+        let metrics = MetricsLog::open(&path)?;
+        Ok(Run { dir: dir.to_path_buf(), metrics, started: Instant::now(), time_offset: time_offset.unwrap_or(0.0) })
+    }
+
+    /// Reads the `config.toml` of run directory `dir`.
+    pub fn read_config<T: DeserializeOwned>(dir: &Path) -> Result<T> {
+        let path = dir.join("config.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        toml::from_str(&text).map_err(|e| Error::bad_file(&path, format!("invalid configuration: {e}")))
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where checkpoint `name` (`best`, `last`, ...) of this run lives.
+    pub fn checkpoint(&self, name: &str) -> PathBuf {
+        self.dir.join("checkpoints").join(format!("{name}.safetensors"))
+    }
+
+    /// Seconds since the run started, over all its sessions.
+    pub fn elapsed(&self) -> f64 {
+        self.time_offset + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Logs values at `step` to `metrics.jsonl`.
+    pub fn log(&mut self, step: u64, values: &[(&str, f64)]) -> Result<()> {
+        let time = self.elapsed();
+        self.metrics.log(step, time, values)
+    }
+
+    /// Draws every logged metric into `plots/` (see [`plot::plot_metrics`]).
+    pub fn plot(&self) -> Result<Vec<PathBuf>> {
+        plot::plot_metrics(self.metrics.path(), &self.dir.join("plots"))
+    }
+}
+
+/// A wall-clock budget (`--max-minutes`): training checks it and stops cleanly.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// A deadline `minutes` from now, or none.
+    pub fn after_minutes(minutes: Option<f64>) -> Result<Self> {
+        match minutes {
+            None => Ok(Deadline(None)),
+            Some(m) if m.is_finite() && m > 0.0 => {
+                Ok(Deadline(Some(Instant::now() + Duration::from_secs_f64(m * 60.0))))
+            }
+            Some(m) => Err(Error::Config(format!("--max-minutes must be a positive number, got {m}"))),
+        }
+    }
+
+    /// Whether the budget is spent.
+    pub fn expired(&self) -> bool {
+        self.0.is_some_and(|t| Instant::now() >= t)
+    }
+}
+
+/// `base`, or `base-2`, `base-3`, ... whichever does not exist yet.
+fn unique_dir(base: &Path) -> PathBuf {
+    let mut dir = base.to_path_buf();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
+/// The current UTC time as `YYYYMMDD-HHMMSS`.
+fn timestamp() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_787), (2026, 11, 30));
+    }
+
+    #[test]
+    fn deadlines_reject_absurd_budgets() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(Deadline::after_minutes(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(!Deadline::after_minutes(None).unwrap().expired());
+        assert!(!Deadline::after_minutes(Some(10.0)).unwrap().expired());
+    }
+}
