@@ -37,11 +37,17 @@ fn to_table(value: &impl Serialize, what: &str) -> Result<toml::Table> {
     }
 }
 
-/// Deep-merges `top` into `base`: tables key by key, anything else replaced.
+/// Deep-merges `top` into `base`: tables key by key, anything else replaced. A table whose
+/// `name` differs (the tag of an enum variant, e.g. `[optimizer] name = "sgd"` over the
+/// default Adam) replaces the old one whole: the old variant's fields do not belong to it.
 fn merge(base: &mut toml::Table, top: toml::Table) {
     for (key, value) in top {
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (Some(toml::Value::Table(b)), toml::Value::Table(t))
+                if t.get("name").is_none_or(|name| b.get("name") == Some(name)) =>
+            {
+                merge(b, t)
+            }
             (_, value) => {
                 base.insert(key, value);
             }

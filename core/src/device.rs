@@ -171,6 +171,16 @@ pub fn rng(seed: u64, stream: &str) -> rand_chacha::ChaCha8Rng {
     rand_chacha::ChaCha8Rng::seed_from_u64(mix(seed, tag))
 }
 
+/// Exclusive use of libtorch's process-wide random generator.
+///
+/// The generator is global: when several threads draw from it (tests run in parallel), the
+/// numbers one of them gets depend on the others. Code whose draws must be reproducible in a
+/// multi-threaded process holds this guard from seeding to its last draw.
+pub fn rng_guard() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// SplitMix64 of `a` combined with `b`: well-spread seeds from small consecutive inputs.
 fn mix(a: u64, b: u64) -> u64 {
     let mut z = a.wrapping_add(b.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_add(0x9e37_79b9);
@@ -222,6 +232,7 @@ mod tests {
 
     #[test]
     fn seeding_makes_libtorch_repeatable_and_steps_differ() {
+        let _rng = rng_guard();
         seed_step(7, 3);
         let a = tch::Tensor::rand([5], (tch::Kind::Float, Device::Cpu));
         seed_step(7, 3);

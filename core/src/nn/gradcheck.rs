@@ -35,8 +35,9 @@ pub fn gradcheck(f: impl Fn() -> Tensor, wrt: &[Tensor], h: f64) -> GradCheck {
     let mut report = GradCheck { max_abs_error: 0.0, max_rel_error: 0.0, elements: 0 };
     let _guard = tch::no_grad_guard();
     for (x, analytic) in wrt.iter().zip(grads) {
+        // A view, so that perturbing it perturbs what `f` reads.
         let flat = x.view([-1]);
-        let analytic = analytic.to_kind(Kind::Double).view([-1]);
+        let analytic = analytic.to_kind(Kind::Double).reshape([-1]);
         for i in 0..flat.numel() as i64 {
             let mut element = flat.get(i);
             let original = element.double_value(&[]);

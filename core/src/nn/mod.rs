@@ -16,12 +16,29 @@ pub use activation::{log_softmax, softmax, Activation};
 pub use gradcheck::{gradcheck, GradCheck};
 pub use recurrent::{CellKind, Recurrent, RecurrentConfig, State};
 pub use tch::nn::{
-    batch_norm1d, batch_norm2d, conv2d, embedding, linear, BatchNorm, BatchNormConfig, Conv2D,
+    conv2d, embedding, linear, BatchNorm, BatchNormConfig, Conv2D,
     ConvConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Module, ModuleT, Path,
     VarStore,
 };
 
+use std::borrow::Borrow;
 use tch::Tensor;
+
+/// Batch normalization over `[batch, features]` inputs, initialised as PyTorch's
+/// `BatchNorm1d` (scale 1, shift 0; tch's own default draws the scale uniformly in [0, 1]).
+pub fn batch_norm1d<'a>(vs: impl Borrow<Path<'a>>, features: i64) -> BatchNorm {
+    tch::nn::batch_norm1d(vs, features, pytorch_batch_norm())
+}
+
+/// Batch normalization over `[batch, channels, h, w]` inputs, initialised as PyTorch's
+/// `BatchNorm2d` (scale 1, shift 0).
+pub fn batch_norm2d<'a>(vs: impl Borrow<Path<'a>>, channels: i64) -> BatchNorm {
+    tch::nn::batch_norm2d(vs, channels, pytorch_batch_norm())
+}
+
+fn pytorch_batch_norm() -> BatchNormConfig {
+    BatchNormConfig { ws_init: tch::nn::Init::Const(1.0), ..Default::default() }
+}
 
 /// Max pooling over `kernel`×`kernel` windows with stride `kernel` (PyTorch's `MaxPool2d(k)`).
 pub fn max_pool2d(xs: &Tensor, kernel: i64) -> Tensor {

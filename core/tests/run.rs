@@ -1,0 +1,91 @@
+//! Run directories, metrics and plots.
+
+use dl_core::metrics::{self, Mean};
+use dl_core::run::Run;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Config {
+    lr: f64,
+    layers: u32,
+}
+
+#[test]
+fn a_run_writes_config_metrics_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = Config { lr: 0.01, layers: 2 };
+    let mut run = Run::create("demo", Some(&out), &config).unwrap();
+    for step in 1..=5u64 {
+        let loss = 1.0 / step as f64;
+        run.log(step, &[("train_loss", loss), ("valid_loss", loss + 0.1), ("lr", 0.01)]).unwrap();
+    }
+    run.log(6, &[("train_loss", f64::NAN)]).unwrap();
+    assert_eq!(Run::read_config::<Config>(&out).unwrap(), config);
+
+    let records = metrics::read(&out.join("metrics.jsonl")).unwrap();
+    assert_eq!(records.len(), 6);
+    assert_eq!(records[1].step, 2);
+    assert_eq!(records[1].values["train_loss"], 0.5);
+    assert!(records[5].values["train_loss"].is_nan(), "NaN is written as null and read back");
+
+    let plots = run.plot().unwrap();
+    let names: Vec<String> = plots.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["loss.png", "lr.png"]);
+    let img = image::open(&plots[0]).unwrap();
+    assert_eq!((img.width(), img.height()), (800, 500));
+    // Something was drawn: not a blank white image.
+    assert!(img.to_rgb8().pixels().any(|p| p.0 != [255, 255, 255]));
+}
+
+#[test]
+fn an_existing_run_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::default();
+    Run::create("demo", Some(dir.path()), &config).unwrap();
+    let err = Run::create("demo", Some(dir.path()), &config).unwrap_err().to_string();
+    assert!(err.contains("already holds a run") && err.contains("--resume"), "{err}");
+}
+
+#[test]
+fn resuming_drops_metrics_logged_after_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::create("demo", Some(dir.path()), &Config::default()).unwrap();
+    for step in [10, 20, 30, 40] {
+        run.log(step, &[("train_loss", 1.0)]).unwrap();
+    }
+    drop(run);
+    let mut run = Run::resume(dir.path(), 20).unwrap();
+    run.log(30, &[("train_loss", 0.5)]).unwrap();
+    let steps: Vec<u64> = metrics::read(&dir.path().join("metrics.jsonl")).unwrap().iter().map(|r| r.step).collect();
+    assert_eq!(steps, [10, 20, 30]);
+
+    let err = Run::resume(&dir.path().join("nope"), 0).unwrap_err().to_string();
+    assert!(err.contains("not a run directory"), "{err}");
+}
+
+#[test]
+fn malformed_metrics_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.jsonl");
+    std::fs::write(&path, "{\"step\": 1, \"loss\": 2}\nnot json\n").unwrap();
+    let err = metrics::read(&path).unwrap_err().to_string();
+    assert!(err.contains("metrics.jsonl: line 2"), "{err}");
+}
+
+#[test]
+fn means_are_weighted_by_count() {
+    let mut m = Mean::default();
+    assert!(m.value().is_nan());
+    m.add(1.0, 3.0);
+    m.add(3.0, 1.0);
+    assert_eq!(m.value(), 1.5);
+    assert_eq!(m.count(), 4.0);
+}
+
+#[test]
+fn correct_counts_argmax_hits() {
+    let logits = crate::tensor(&[0.1, 0.9, 0.8, 0.2, 0.3, 0.7], &[3, 2]);
+    let labels = tch::Tensor::from_slice(&[1i64, 0, 0]);
+    assert_eq!(metrics::correct(&logits, &labels), 2);
+}
