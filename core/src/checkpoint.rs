@@ -46,7 +46,13 @@ pub struct Sidecar {
 
 impl Sidecar {
     /// A sidecar for `app` at `step`/`epoch` with the run's `seed` and `config`.
-    pub fn new(app: &str, step: u64, epoch: u64, seed: u64, config: &impl Serialize) -> Result<Self> {
+    pub fn new(
+        app: &str,
+        step: u64,
+        epoch: u64,
+        seed: u64,
+        config: &impl Serialize,
+    ) -> Result<Self> {
         let config = serde_json::to_value(config)
             .map_err(|e| Error::Config(format!("configuration cannot be serialised: {e}")))?;
         Ok(Sidecar {
@@ -99,7 +105,12 @@ impl Paths {
 
 /// Saves the model (every variable of `vs`), the optimizer state if given, and the sidecar.
 /// `path` names the model file, `NAME.safetensors`.
-pub fn save(path: &Path, vs: &VarStore, optimizer: Option<&Optimizer>, sidecar: &Sidecar) -> Result<()> {
+pub fn save(
+    path: &Path,
+    vs: &VarStore,
+    optimizer: Option<&Optimizer>,
+    sidecar: &Sidecar,
+) -> Result<()> {
     let paths = Paths::of(path);
     if let Some(dir) = paths.model.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -126,7 +137,8 @@ pub fn read_sidecar(path: &Path, app: &str) -> Result<Sidecar> {
         Error::bad_file(&paths.sidecar, format!("not a checkpoint sidecar of this project ({e})"))
     })?;
     if sidecar.format != FORMAT_VERSION {
-        let reason = format!("sidecar format {} (this build reads {FORMAT_VERSION})", sidecar.format);
+        let reason =
+            format!("sidecar format {} (this build reads {FORMAT_VERSION})", sidecar.format);
         return Err(Error::Checkpoint { path: paths.sidecar, reason });
     }
     if sidecar.app != app {
@@ -138,7 +150,12 @@ pub fn read_sidecar(path: &Path, app: &str) -> Result<Sidecar> {
 
 /// Loads checkpoint `path` written by `app` into `vs` (names and shapes must match exactly)
 /// and, if given, into `optimizer`. Returns the sidecar.
-pub fn load(path: &Path, app: &str, vs: &mut VarStore, optimizer: Option<&mut Optimizer>) -> Result<Sidecar> {
+pub fn load(
+    path: &Path,
+    app: &str,
+    vs: &mut VarStore,
+    optimizer: Option<&mut Optimizer>,
+) -> Result<Sidecar> {
     let sidecar = read_sidecar(path, app)?;
     let paths = Paths::of(path);
     load_weights(&paths.model, vs)?;
@@ -148,8 +165,10 @@ pub fn load(path: &Path, app: &str, vs: &mut VarStore, optimizer: Option<&mut Op
             reason: "it holds no optimizer state, so training cannot resume from it".into(),
         })?;
         let tensors = read_tensors(&paths.optimizer)?;
-        opt.load_state(meta, tensors)
-            .map_err(|e| Error::Checkpoint { path: paths.optimizer.clone(), reason: e.to_string() })?;
+        opt.load_state(meta, tensors).map_err(|e| Error::Checkpoint {
+            path: paths.optimizer.clone(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(sidecar)
 }
@@ -165,7 +184,9 @@ pub fn load_weights(path: &Path, vs: &mut VarStore) -> Result<()> {
     // Check everything before copying anything, so a mismatch leaves the model untouched.
     for (name, var) in &variables {
         match saved.get(name) {
-            None => return Err(bad(format!("it has no tensor {name:?}: is it from another model?"))),
+            None => {
+                return Err(bad(format!("it has no tensor {name:?}: is it from another model?")))
+            }
             Some(t) if t.size() != var.size() => {
                 return Err(bad(format!(
                     "tensor {name:?} has shape {:?}, this model expects {:?}",
@@ -189,7 +210,10 @@ pub fn load_weights(path: &Path, vs: &mut VarStore) -> Result<()> {
 /// Reads every tensor of a safetensors file (onto the CPU).
 pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
     if !path.is_file() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
     }
     Tensor::read_safetensors(path)
         .map_err(|e| Error::bad_file(path, format!("not a readable safetensors file ({e})")))
@@ -198,8 +222,10 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
 /// Writes named tensors to a safetensors file atomically (CPU copies, sorted by name).
 pub fn write_tensors(path: &Path, mut tensors: Vec<(String, Tensor)>) -> Result<()> {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let cpu: Vec<(String, Tensor)> =
-        tensors.into_iter().map(|(n, t)| (n, t.detach().to_device(Device::Cpu).contiguous())).collect();
+    let cpu: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().to_device(Device::Cpu).contiguous()))
+        .collect();
     let tmp = temp_sibling(path);
     let result = Tensor::write_safetensors(&cpu, &tmp)
         .map_err(Error::from)
@@ -220,7 +246,10 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
                 return Ok(candidate);
             }
         }
-        return Err(Error::bad_file(path, "this run directory holds no checkpoint (checkpoints/best or checkpoints/last)"));
+        return Err(Error::bad_file(
+            path,
+            "this run directory holds no checkpoint (checkpoints/best or checkpoints/last)",
+        ));
     }
     let paths = Paths::of(path);
     if !paths.sidecar.is_file() {

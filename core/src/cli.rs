@@ -12,7 +12,7 @@ pub struct RunArgs {
     /// Seed of every random generator (initialisation, shuffling, dropout).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run directory to create (default: runs/<app>/<timestamp>).
+    /// Run directory to create (default: runs/APP/TIMESTAMP).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the run in DIR from its last checkpoint, with its saved configuration.

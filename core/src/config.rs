@@ -17,14 +17,15 @@ where
     let mut table = to_table(&T::default(), "defaults")?;
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let from_file: toml::Table =
-            toml::from_str(&text).map_err(|e| Error::bad_file(path, format!("invalid TOML: {e}")))?;
+        let from_file: toml::Table = toml::from_str(&text)
+            .map_err(|e| Error::bad_file(path, format!("invalid TOML: {e}")))?;
         merge(&mut table, from_file);
     }
     merge(&mut table, to_table(overrides, "command-line flags")?);
     let merged = toml::Value::Table(table);
     merged.try_into().map_err(|e: toml::de::Error| {
-        let origin = file.map(|p| format!(" (from {} and the flags)", p.display())).unwrap_or_default();
+        let origin =
+            file.map(|p| format!(" (from {} and the flags)", p.display())).unwrap_or_default();
         Error::Config(format!("{}{origin}", e.message()))
     })
 }

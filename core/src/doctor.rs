@@ -126,12 +126,18 @@ impl Report {
         }
         for (device, result) in &self.smoke {
             if let Err(e) = result {
-                add(Severity::Problem, format!("a computation on {device} failed: {e}"), "run `make setup` again; report the error if it persists");
+                add(
+                    Severity::Problem,
+                    format!("a computation on {device} failed: {e}"),
+                    "run `make setup` again; report the error if it persists",
+                );
             }
         }
         if self.gpu_seen_by_driver && self.cuda_devices.is_empty() {
             let why = match &self.cuda_backend {
-                CudaBackend::Missing(reason) => format!("libtorch_cuda could not be loaded ({reason})"),
+                CudaBackend::Missing(reason) => {
+                    format!("libtorch_cuda could not be loaded ({reason})")
+                }
                 CudaBackend::Loaded => "libtorch sees no CUDA device".to_string(),
             };
             add(
@@ -161,12 +167,24 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let or = |o: &Option<String>, d: &str| o.clone().unwrap_or_else(|| d.to_string());
         writeln!(f, "build           {}", if self.debug_build { "debug" } else { "release" })?;
-        writeln!(f, "libtorch        {} (expected {EXPECTED_LIBTORCH})", or(&self.libtorch_version, "version unknown"))?;
+        writeln!(
+            f,
+            "libtorch        {} (expected {EXPECTED_LIBTORCH})",
+            or(&self.libtorch_version, "version unknown")
+        )?;
         let loaded = self.loaded_library.as_ref().map(|p| p.display().to_string());
         writeln!(f, "loaded from     {}", or(&loaded, "unknown"))?;
-        writeln!(f, "built against   {}", or(&self.build_libtorch, "unknown (not built by make setup's config)"))?;
+        writeln!(
+            f,
+            "built against   {}",
+            or(&self.build_libtorch, "unknown (not built by make setup's config)")
+        )?;
         writeln!(f, "variant         {}", or(&self.build_variant, "unknown"))?;
-        writeln!(f, "threads         {} libtorch threads, {} cores", self.threads.0, self.threads.1)?;
+        writeln!(
+            f,
+            "threads         {} libtorch threads, {} cores",
+            self.threads.0, self.threads.1
+        )?;
         let features: Vec<String> = self
             .cpu_features
             .iter()
@@ -184,11 +202,17 @@ impl fmt::Display for Report {
             let cudnn = self.cudnn.map(|v| v.to_string());
             writeln!(f, "cudnn           {}", or(&cudnn, "not available"))?;
         }
-        writeln!(f, "nvidia-smi      {}", if self.gpu_seen_by_driver { "lists a GPU" } else { "no GPU listed" })?;
+        writeln!(
+            f,
+            "nvidia-smi      {}",
+            if self.gpu_seen_by_driver { "lists a GPU" } else { "no GPU listed" }
+        )?;
         for (device, result) in &self.smoke {
             match result {
                 Ok(()) => writeln!(f, "check           matmul + backward on {device}: ok")?,
-                Err(e) => writeln!(f, "check           matmul + backward on {device}: FAILED ({e})")?,
+                Err(e) => {
+                    writeln!(f, "check           matmul + backward on {device}: FAILED ({e})")?
+                }
             }
         }
         if self.findings.is_empty() {

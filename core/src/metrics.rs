@@ -68,7 +68,8 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
         let bad = |why: &str| Error::bad_file(path, format!("line {}: {why}", i + 1));
         let obj: Map<String, Value> =
             serde_json::from_str(line).map_err(|e| bad(&format!("not a JSON object ({e})")))?;
-        let step = obj.get("step").and_then(Value::as_u64).ok_or_else(|| bad("no integer \"step\""))?;
+        let step =
+            obj.get("step").and_then(Value::as_u64).ok_or_else(|| bad("no integer \"step\""))?;
         let time = obj.get("time").and_then(Value::as_f64).unwrap_or(f64::NAN);
         let values = obj
             .iter()

@@ -113,7 +113,8 @@ fn draw<DB: DrawingBackend>(
 
 /// Min and max of `values`, widened a little (and made non-empty) so lines are not on the frame.
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) =
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
     (lo - pad, hi + pad)
 }
@@ -141,7 +142,12 @@ pub fn plot_metrics(metrics_path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>>
     for r in &records {
         for (key, value) in &r.values {
             let (chart, label) = chart_of(key);
-            charts.entry(chart).or_default().entry(label).or_default().push((r.step as f64, *value));
+            charts
+                .entry(chart)
+                .or_default()
+                .entry(label)
+                .or_default()
+                .push((r.step as f64, *value));
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
@@ -152,8 +158,10 @@ pub fn plot_metrics(metrics_path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>>
         if !series.iter().flat_map(|s| &s.points).any(|(_, y)| y.is_finite()) {
             continue;
         }
-        let file: String =
-            chart.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let file: String = chart
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
         let path = out_dir.join(format!("{file}.png"));
         line_chart(&path, &chart, "step", &series)?;
         written.push(path);

@@ -54,7 +54,9 @@ impl Progress {
                 bar.set_message(message.to_string());
                 bar.inc(n);
             }
-            None if !self.quiet && (before / self.every != self.done / self.every || self.done == self.total) => {
+            None if !self.quiet
+                && (before / self.every != self.done / self.every || self.done == self.total) =>
+            {
                 let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
                 let pct = 100.0 * self.done as f64 / self.total.max(1) as f64;
                 eprintln!(

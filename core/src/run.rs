@@ -65,14 +65,20 @@ impl Run {
             false => None,
         };
         let metrics = MetricsLog::open(&path)?;
-        Ok(Run { dir: dir.to_path_buf(), metrics, started: Instant::now(), time_offset: time_offset.unwrap_or(0.0) })
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            metrics,
+            started: Instant::now(),
+            time_offset: time_offset.unwrap_or(0.0),
+        })
     }
 
     /// Reads the `config.toml` of run directory `dir`.
     pub fn read_config<T: DeserializeOwned>(dir: &Path) -> Result<T> {
         let path = dir.join("config.toml");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        toml::from_str(&text).map_err(|e| Error::bad_file(&path, format!("invalid configuration: {e}")))
+        toml::from_str(&text)
+            .map_err(|e| Error::bad_file(&path, format!("invalid configuration: {e}")))
     }
 
     /// The run directory.
@@ -114,7 +120,9 @@ impl Deadline {
             Some(m) if m.is_finite() && m > 0.0 => {
                 Ok(Deadline(Some(Instant::now() + Duration::from_secs_f64(m * 60.0))))
             }
-            Some(m) => Err(Error::Config(format!("--max-minutes must be a positive number, got {m}"))),
+            Some(m) => {
+                Err(Error::Config(format!("--max-minutes must be a positive number, got {m}")))
+            }
         }
     }
 

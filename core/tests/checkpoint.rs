@@ -44,11 +44,16 @@ fn round_trip_restores_weights_and_sidecar() {
         assert!(t.equal(&fresh.variables()[&name]), "{name}");
     }
     // The model file is plain safetensors with PyTorch's names, nothing else in it.
-    let mut names: Vec<String> = checkpoint::read_tensors(&path).unwrap().into_iter().map(|(n, _)| n).collect();
+    let mut names: Vec<String> =
+        checkpoint::read_tensors(&path).unwrap().into_iter().map(|(n, _)| n).collect();
     names.sort();
     assert_eq!(names, ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
     // No temporary files are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
 }
 
@@ -70,7 +75,11 @@ fn shape_or_name_mismatches_are_refused_and_leave_the_model_untouched() {
     let mut wider = model(6);
     let before = wider.variables()["fc1.bias"].copy();
     let err = checkpoint::load(&path, "demo", &mut wider, None).unwrap_err().to_string();
-    assert!(err.contains("has shape [5, 3], this model expects [6, 3]") || err.contains("has shape [5]"), "{err}");
+    assert!(
+        err.contains("has shape [5, 3], this model expects [6, 3]")
+            || err.contains("has shape [5]"),
+        "{err}"
+    );
     assert!(wider.variables()["fc1.bias"].equal(&before));
 
     let mut other = VarStore::new(Device::Cpu);
@@ -78,9 +87,20 @@ fn shape_or_name_mismatches_are_refused_and_leave_the_model_untouched() {
     let err = checkpoint::load(&path, "demo", &mut other, None).unwrap_err().to_string();
     assert!(err.contains("no tensor \"encoder."), "{err}");
 
-    let err = checkpoint::load(&path, "demo", &mut model(5), Some(&mut dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::sgd(0.1), &model(5)).unwrap()))
-        .unwrap_err()
-        .to_string();
+    let err = checkpoint::load(
+        &path,
+        "demo",
+        &mut model(5),
+        Some(
+            &mut dl_core::optim::Optimizer::new(
+                dl_core::optim::OptimizerConfig::sgd(0.1),
+                &model(5),
+            )
+            .unwrap(),
+        ),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("no optimizer state"), "{err}");
 }
 
@@ -91,7 +111,10 @@ fn corrupt_and_missing_files_give_one_clear_error() {
     save(&path, &model(5), "demo");
     std::fs::write(&path, b"definitely not safetensors").unwrap();
     let err = checkpoint::load(&path, "demo", &mut model(5), None).unwrap_err().to_string();
-    assert!(err.contains("ck.safetensors") && err.contains("not a readable safetensors file"), "{err}");
+    assert!(
+        err.contains("ck.safetensors") && err.contains("not a readable safetensors file"),
+        "{err}"
+    );
 
     std::fs::write(Paths::of(&path).sidecar, b"{ broken").unwrap();
     let err = checkpoint::load(&path, "demo", &mut model(5), None).unwrap_err().to_string();
@@ -116,5 +139,8 @@ fn a_run_directory_resolves_to_its_best_then_last_checkpoint() {
     assert_eq!(checkpoint::resolve(dir.path()).unwrap(), ckpts.join("last.safetensors"));
     save(&ckpts.join("best.safetensors"), &model(5), "demo");
     assert_eq!(checkpoint::resolve(dir.path()).unwrap(), ckpts.join("best.safetensors"));
-    assert_eq!(checkpoint::resolve(&ckpts.join("last.json")).unwrap(), ckpts.join("last.safetensors"));
+    assert_eq!(
+        checkpoint::resolve(&ckpts.join("last.json")).unwrap(),
+        ckpts.join("last.safetensors")
+    );
 }

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod config;
+mod doctor;
 mod golden;
 mod nn;
 mod optim;
@@ -26,6 +27,9 @@ pub fn assert_close(actual: &Tensor, expected: &[f64], tol: f64) {
     let got = values(actual);
     assert_eq!(got.len(), expected.len(), "length: got {got:?}");
     for (i, (a, e)) in got.iter().zip(expected).enumerate() {
-        assert!((a - e).abs() <= tol * e.abs().max(1.0), "element {i}: got {a}, expected {e}\n{got:?}");
+        assert!(
+            (a - e).abs() <= tol * e.abs().max(1.0),
+            "element {i}: got {a}, expected {e}\n{got:?}"
+        );
     }
 }

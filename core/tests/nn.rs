@@ -85,7 +85,11 @@ fn embedding_looks_rows_up() {
 fn activations_have_their_defining_values() {
     let x = tensor(&[-2.0, 0.0, 3.0], &[3]);
     assert_close(&Activation::Relu.apply(&x), &[0.0, 0.0, 3.0], 0.0);
-    assert_close(&Activation::Sigmoid.apply(&x), &[1.0 / (1.0 + 2f64.exp()), 0.5, 1.0 / (1.0 + (-3f64).exp())], 1e-6);
+    assert_close(
+        &Activation::Sigmoid.apply(&x),
+        &[1.0 / (1.0 + 2f64.exp()), 0.5, 1.0 / (1.0 + (-3f64).exp())],
+        1e-6,
+    );
     assert_close(&Activation::Tanh.apply(&x), &[(-2f64).tanh(), 0.0, 3f64.tanh()], 1e-6);
     assert_close(&Activation::Identity.apply(&x), &[-2.0, 0.0, 3.0], 0.0);
     for a in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::Identity] {
@@ -115,13 +119,18 @@ fn softmax_is_a_distribution_invariant_to_shifts_and_stable() {
 /// A double-precision input that requires gradients.
 fn input(shape: &[i64], seed: i64) -> Tensor {
     let n: i64 = shape.iter().product();
-    (Tensor::arange(n, (Kind::Double, Device::Cpu)) * 0.731 + seed as f64).sin().view(shape).set_requires_grad(true)
+    (Tensor::arange(n, (Kind::Double, Device::Cpu)) * 0.731 + seed as f64)
+        .sin()
+        .view(shape)
+        .set_requires_grad(true)
 }
 
 /// A scalar that depends on every output element with a different weight, so gradients of
 /// all of them are checked (a plain sum would hide a permutation of the outputs).
 fn weigh(y: &Tensor) -> Tensor {
-    let w = (Tensor::arange(y.numel() as i64, (Kind::Double, Device::Cpu)) * 0.37).cos().view(y.size().as_slice());
+    let w = (Tensor::arange(y.numel() as i64, (Kind::Double, Device::Cpu)) * 0.37)
+        .cos()
+        .view(y.size().as_slice());
     (y * w).sum(Kind::Double)
 }
 
@@ -170,8 +179,11 @@ fn with(x: &Tensor, rest: Vec<Tensor>) -> Vec<Tensor> {
 
 /// The trainable tensors of `vs` whose name starts with `prefix`, sorted by name.
 fn params_of(vs: &VarStore, prefix: &str) -> Vec<Tensor> {
-    let mut v: Vec<(String, Tensor)> =
-        vs.variables().into_iter().filter(|(n, t)| n.starts_with(prefix) && t.requires_grad()).collect();
+    let mut v: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(n, t)| n.starts_with(prefix) && t.requires_grad())
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.into_iter().map(|(_, t)| t).collect()
 }
@@ -205,14 +217,17 @@ fn recurrent_matches_pytorch_names_and_values() {
         let (vs, rnn) = recurrent(kind, 2, false);
         let mut names: Vec<String> = vs.variables().into_keys().collect();
         names.sort();
-        let mut expected: Vec<String> = golden::RECURRENT_NAMES.iter().map(|s| s.to_string()).collect();
+        let mut expected: Vec<String> =
+            golden::RECURRENT_NAMES.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(names, expected);
         // Weights as the script sets them: sin(0.37 k + i) for the i-th parameter.
         {
             let _guard = tch::no_grad_guard();
             for (i, p) in rnn.parameters().iter().enumerate() {
-                let v = (Tensor::arange(p.numel() as i64, (Kind::Float, Device::Cpu)) * 0.37 + i as f64).sin();
+                let v = (Tensor::arange(p.numel() as i64, (Kind::Float, Device::Cpu)) * 0.37
+                    + i as f64)
+                    .sin();
                 p.shallow_clone().copy_(&v.view(p.size().as_slice()));
             }
         }
@@ -232,7 +247,8 @@ fn one_step_and_whole_sequence_agree() {
     for kind in KINDS {
         let (_vs, rnn) = recurrent(kind, 2, false);
         let xs = Tensor::randn([3, 5, 3], (Kind::Float, Device::Cpu));
-        let start = rnn.forward(&Tensor::randn([3, 2, 3], (Kind::Float, Device::Cpu)), None, false).1;
+        let start =
+            rnn.forward(&Tensor::randn([3, 2, 3], (Kind::Float, Device::Cpu)), None, false).1;
         let (out, end) = rnn.forward(&xs, Some(&start), false);
         let mut state = start;
         for t in 0..5 {

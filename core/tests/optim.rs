@@ -17,7 +17,13 @@ fn store(w: &[f64]) -> (VarStore, Tensor) {
 #[test]
 fn sgd_steps_by_hand() {
     let (vs, w) = store(&[1.0]);
-    let config = OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, dampening: 0.0, nesterov: false, weight_decay: 0.0 };
+    let config = OptimizerConfig::Sgd {
+        lr: 0.1,
+        momentum: 0.9,
+        dampening: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
     let mut opt = Optimizer::new(config, &vs).unwrap();
     for expected in [0.8, 0.42] {
         opt.zero_grad();
@@ -43,12 +49,45 @@ fn adams_first_step_moves_each_weight_by_the_learning_rate() {
 fn optimizers_match_pytorch() {
     let configs = [
         OptimizerConfig::sgd(0.1),
-        OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, dampening: 0.1, nesterov: false, weight_decay: 0.01 },
-        OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, dampening: 0.0, nesterov: true, weight_decay: 0.01 },
+        OptimizerConfig::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            dampening: 0.1,
+            nesterov: false,
+            weight_decay: 0.01,
+        },
+        OptimizerConfig::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: true,
+            weight_decay: 0.01,
+        },
         OptimizerConfig::adam(0.01),
-        OptimizerConfig::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, amsgrad: true },
-        OptimizerConfig::AdamW { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, amsgrad: false },
-        OptimizerConfig::AdamW { lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.01, amsgrad: true },
+        OptimizerConfig::Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            amsgrad: true,
+        },
+        OptimizerConfig::AdamW {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            amsgrad: false,
+        },
+        OptimizerConfig::AdamW {
+            lr: 0.01,
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+            weight_decay: 0.01,
+            amsgrad: true,
+        },
     ];
     for (config, (name, w_expected, b_expected)) in configs.into_iter().zip(golden::OPTIMIZERS) {
         // The problem of optimizer_problem() in tools/golden/core.py.
@@ -91,11 +130,59 @@ fn absurd_hyper_parameters_are_refused_with_the_value() {
     let cases = [
         (OptimizerConfig::sgd(0.0), "learning rate"),
         (OptimizerConfig::sgd(f64::NAN), "learning rate"),
-        (OptimizerConfig::Sgd { lr: 0.1, momentum: 0.0, dampening: 0.0, nesterov: true, weight_decay: 0.0 }, "Nesterov"),
-        (OptimizerConfig::Sgd { lr: 0.1, momentum: 1.5, dampening: 0.0, nesterov: false, weight_decay: 0.0 }, "momentum"),
-        (OptimizerConfig::Adam { lr: 0.1, beta1: 1.0, beta2: 0.9, eps: 1e-8, weight_decay: 0.0, amsgrad: false }, "beta1"),
-        (OptimizerConfig::AdamW { lr: 0.1, beta1: 0.9, beta2: 0.9, eps: 0.0, weight_decay: 0.0, amsgrad: false }, "eps"),
-        (OptimizerConfig::AdamW { lr: 0.1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weight_decay: -1.0, amsgrad: false }, "weight decay"),
+        (
+            OptimizerConfig::Sgd {
+                lr: 0.1,
+                momentum: 0.0,
+                dampening: 0.0,
+                nesterov: true,
+                weight_decay: 0.0,
+            },
+            "Nesterov",
+        ),
+        (
+            OptimizerConfig::Sgd {
+                lr: 0.1,
+                momentum: 1.5,
+                dampening: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+            },
+            "momentum",
+        ),
+        (
+            OptimizerConfig::Adam {
+                lr: 0.1,
+                beta1: 1.0,
+                beta2: 0.9,
+                eps: 1e-8,
+                weight_decay: 0.0,
+                amsgrad: false,
+            },
+            "beta1",
+        ),
+        (
+            OptimizerConfig::AdamW {
+                lr: 0.1,
+                beta1: 0.9,
+                beta2: 0.9,
+                eps: 0.0,
+                weight_decay: 0.0,
+                amsgrad: false,
+            },
+            "eps",
+        ),
+        (
+            OptimizerConfig::AdamW {
+                lr: 0.1,
+                beta1: 0.9,
+                beta2: 0.9,
+                eps: 1e-8,
+                weight_decay: -1.0,
+                amsgrad: false,
+            },
+            "weight decay",
+        ),
     ];
     for (config, word) in cases {
         let err = Optimizer::new(config.clone(), &vs).unwrap_err().to_string();
@@ -172,7 +259,16 @@ fn train(net: &Net, opt: &mut Optimizer, schedule: &Schedule, from: u64, to: u64
 fn a_resumed_run_continues_bit_identically() {
     let _rng = dl_core::device::rng_guard();
     let schedule = Schedule::Cosine { warmup: 2, total: 8, min_factor: 0.0 };
-    for config in [OptimizerConfig::adamw(0.05), OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, dampening: 0.0, nesterov: true, weight_decay: 1e-3 }] {
+    for config in [
+        OptimizerConfig::adamw(0.05),
+        OptimizerConfig::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: true,
+            weight_decay: 1e-3,
+        },
+    ] {
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
         let net = Net::new(&vs);

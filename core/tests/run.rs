@@ -30,7 +30,8 @@ fn a_run_writes_config_metrics_and_plots() {
     assert!(records[5].values["train_loss"].is_nan(), "NaN is written as null and read back");
 
     let plots = run.plot().unwrap();
-    let names: Vec<String> = plots.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        plots.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["loss.png", "lr.png"]);
     let img = image::open(&plots[0]).unwrap();
     assert_eq!((img.width(), img.height()), (800, 500));
@@ -57,7 +58,8 @@ fn resuming_drops_metrics_logged_after_the_checkpoint() {
     drop(run);
     let mut run = Run::resume(dir.path(), 20).unwrap();
     run.log(30, &[("train_loss", 0.5)]).unwrap();
-    let steps: Vec<u64> = metrics::read(&dir.path().join("metrics.jsonl")).unwrap().iter().map(|r| r.step).collect();
+    let steps: Vec<u64> =
+        metrics::read(&dir.path().join("metrics.jsonl")).unwrap().iter().map(|r| r.step).collect();
     assert_eq!(steps, [10, 20, 30]);
 
     let err = Run::resume(&dir.path().join("nope"), 0).unwrap_err().to_string();

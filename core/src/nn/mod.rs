@@ -16,9 +16,8 @@ pub use activation::{log_softmax, softmax, Activation};
 pub use gradcheck::{gradcheck, GradCheck};
 pub use recurrent::{CellKind, Recurrent, RecurrentConfig, State};
 pub use tch::nn::{
-    conv2d, embedding, linear, BatchNorm, BatchNormConfig, Conv2D,
-    ConvConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Module, ModuleT, Path,
-    VarStore,
+    conv2d, embedding, linear, BatchNorm, BatchNormConfig, Conv2D, ConvConfig, Embedding,
+    EmbeddingConfig, Linear, LinearConfig, Module, ModuleT, Path, VarStore,
 };
 
 use std::borrow::Borrow;

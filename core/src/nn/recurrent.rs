@@ -107,7 +107,10 @@ impl State {
 
     /// Selects batch rows, e.g. to follow the surviving hypotheses of a beam search.
     pub fn index_select(&self, rows: &Tensor) -> State {
-        State { h: self.h.index_select(1, rows), c: self.c.as_ref().map(|c| c.index_select(1, rows)) }
+        State {
+            h: self.h.index_select(1, rows),
+            c: self.c.as_ref().map(|c| c.index_select(1, rows)),
+        }
     }
 }
 
@@ -168,7 +171,8 @@ impl Recurrent {
     /// A zero state for `batch` sequences, on the parameters' device and precision.
     pub fn zero_state(&self, batch: i64) -> State {
         let w = &self.params[0];
-        let zeros = || Tensor::zeros([self.config.layers, batch, self.hidden], (w.kind(), w.device()));
+        let zeros =
+            || Tensor::zeros([self.config.layers, batch, self.hidden], (w.kind(), w.device()));
         State { h: zeros(), c: (self.kind == CellKind::Lstm).then(zeros) }
     }
 

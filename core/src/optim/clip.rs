@@ -8,8 +8,7 @@ use tch::Tensor;
 /// so the caller can skip the step).
 pub fn clip_grad_norm(params: &[(String, Tensor)], max_norm: f64) -> f64 {
     let _guard = tch::no_grad_guard();
-    let grads: Vec<Tensor> =
-        params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
+    let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
     if grads.is_empty() {
         return 0.0;
     }

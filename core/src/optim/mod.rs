@@ -98,7 +98,13 @@ fn default_adamw_decay() -> f64 {
 impl OptimizerConfig {
     /// Plain SGD with learning rate `lr` (PyTorch's defaults for everything else).
     pub fn sgd(lr: f64) -> Self {
-        OptimizerConfig::Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0 }
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
     }
 
     /// Adam with learning rate `lr` and PyTorch's defaults.
@@ -300,7 +306,11 @@ impl Optimizer {
     /// Restores a state saved by [`Optimizer::meta`] and [`Optimizer::state_tensors`].
     /// The hyper-parameters must match (a different optimizer is an error, not a reset), and
     /// every tensor must belong to a known parameter and have its shape.
-    pub fn load_state(&mut self, meta: &OptimizerMeta, tensors: Vec<(String, Tensor)>) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        meta: &OptimizerMeta,
+        tensors: Vec<(String, Tensor)>,
+    ) -> Result<()> {
         if std::mem::discriminant(&meta.config) != std::mem::discriminant(&self.config) {
             return Err(Error::Config(format!(
                 "saved optimizer state is for {:?}, not {:?}",
@@ -389,7 +399,14 @@ struct AdamStep {
 }
 
 /// `torch.optim.adam._single_tensor_adam` (AdamW when `decoupled`), for one parameter.
-fn adam(param: &mut Tensor, grad: Tensor, slots: &mut Slots, step: u64, h: &AdamStep, decoupled: bool) {
+fn adam(
+    param: &mut Tensor,
+    grad: Tensor,
+    slots: &mut Slots,
+    step: u64,
+    h: &AdamStep,
+    decoupled: bool,
+) {
     let grad = if h.weight_decay == 0.0 {
         grad
     } else if decoupled {
@@ -410,7 +427,7 @@ fn adam(param: &mut Tensor, grad: Tensor, slots: &mut Slots, step: u64, h: &Adam
     let bias_correction2_sqrt = bias_correction2.sqrt();
     let second = if h.amsgrad {
         let max = slots.max_second.get_or_insert_with(|| param.zeros_like());
-        let _ = max.copy_(&max.maximum(exp_avg_sq));
+        max.copy_(&max.maximum(exp_avg_sq));
         &*max
     } else {
         &*exp_avg_sq

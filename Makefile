@@ -1,0 +1,37 @@
+# The README's commands. Every target provisions libtorch first (idempotent: seconds when done).
+#   make setup [CUDA=1|CUDA=0]   libtorch 2.11.0 into the per-user cache + .cargo/config.toml
+#   make demo                    the demo tour
+#   make test                    fmt, clippy -D warnings, rustdoc, every test (what CI runs)
+#   make bench                   every app's `bench`, then a table of the results
+#   make doctor                  what libtorch and devices the binaries see
+
+CARGO ?= cargo
+PYTHON ?= python3
+# Apps with a `bench` subcommand and a demo, in tour order (each app's issue adds it here).
+APPS :=
+
+VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
+
+.PHONY: setup demo test bench doctor
+
+setup:
+	@$(PYTHON) tools/setup_libtorch.py $(VARIANT)
+
+doctor: setup
+	$(CARGO) run --release --quiet -p dl-core --bin dl -- doctor
+
+demo: doctor
+	@for app in $(APPS); do \
+		echo "== $$app"; \
+		$(CARGO) run --release --quiet -p $$app -- demo || exit 1; \
+	done
+	@echo "demo tour done ($(words $(APPS)) apps)"
+
+test: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
+	$(CARGO) test --workspace
+
+bench: setup
+	@CARGO=$(CARGO) tools/bench_table.sh $(APPS)
