@@ -126,7 +126,7 @@ pub fn save(
     }
     let json = serde_json::to_vec_pretty(&sidecar)
         .map_err(|e| Error::Config(format!("checkpoint sidecar cannot be serialised: {e}")))?;
-    write_atomic(&paths.sidecar, &json)
+    write_atomic(&paths.sidecar, &json).map_err(|e| Error::io(&paths.sidecar, e))
 }
 
 /// Reads the sidecar of checkpoint `path` and checks that `app` wrote it.

@@ -1,11 +1,10 @@
 //! Writing files so that a crash never leaves a half-written one behind.
 
-use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// renamed over the target. The temporary file is removed if anything fails.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = temp_sibling(path);
     let result = (|| {
@@ -14,10 +13,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
-    result.map_err(|e| {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    }
+    result
 }
 
 /// The temporary name used while `path` is being written: `.NAME.tmp<pid>` beside it.

@@ -99,7 +99,7 @@ pub fn truncate_after(path: &Path, step: u64) -> Result<()> {
         .filter(|(_, r)| r.step <= step)
         .map(|(l, _)| format!("{l}\n"))
         .collect();
-    write_atomic(path, kept.as_bytes())
+    write_atomic(path, kept.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
 /// A running mean, weighted by counts (e.g. a loss averaged over examples, not batches).

@@ -52,7 +52,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, series: &[Series]) ->
             let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
             draw(&root, title, x_label, series, (x0, x1), (y0, y1)).map_err(draw_err)?;
         }
-        write_atomic(path, svg.as_bytes())
+        write_atomic(path, svg.as_bytes()).map_err(|e| Error::io(path, e))
     } else {
         let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
         {
@@ -63,7 +63,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, series: &[Series]) ->
         let mut png = Vec::new();
         img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .map_err(|e| draw_err(e.to_string()))?;
-        write_atomic(path, &png)
+        write_atomic(path, &png).map_err(|e| Error::io(path, e))
     }
 }
 

