@@ -30,7 +30,9 @@ impl Batches {
         let n = tensors.first().map(|t| t.size().first().copied().unwrap_or(0)).unwrap_or(0);
         if tensors.iter().any(|t| t.size().first().copied() != Some(n)) {
             let sizes: Vec<Vec<i64>> = tensors.iter().map(|t| t.size()).collect();
-            return Err(DataError::Argument(format!("batched tensors must share their first dimension, got {sizes:?}")));
+            return Err(DataError::Argument(format!(
+                "batched tensors must share their first dimension, got {sizes:?}"
+            )));
         }
         if batch_size == 0 {
             return Err(DataError::Argument("batch size must be at least 1".into()));

@@ -14,8 +14,13 @@ pub const CLASSES: [&str; 10] =
     ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// The training batch files, in order.
-pub const TRAIN_FILES: [&str; 5] =
-    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+pub const TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
 
 /// The test batch file.
 pub const TEST_FILE: &str = "test_batch.bin";
@@ -41,7 +46,12 @@ pub fn read_batch(path: &Path) -> Result<(Tensor, Tensor)> {
     for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
         let label = i64::from(record[0]);
         if label >= CLASSES.len() as i64 {
-            return Err(DataError::LabelOutOfRange { path: path.to_path_buf(), index: i, label, classes: CLASSES.len() });
+            return Err(DataError::LabelOutOfRange {
+                path: path.to_path_buf(),
+                index: i,
+                label,
+                classes: CLASSES.len(),
+            });
         }
         labels.push(label);
         pixels.extend_from_slice(&record[1..]);
@@ -53,13 +63,19 @@ pub fn read_batch(path: &Path) -> Result<(Tensor, Tensor)> {
 pub fn write_batch(path: &Path, images: &Tensor, labels: &Tensor) -> Result<()> {
     let n = labels.size()[0];
     if images.size() != [n, 3, 32, 32] || images.kind() != tch::Kind::Uint8 {
-        return Err(DataError::Argument(format!("CIFAR images must be u8 [{n}, 3, 32, 32], got {:?}", images.size())));
+        return Err(DataError::Argument(format!(
+            "CIFAR images must be u8 [{n}, 3, 32, 32], got {:?}",
+            images.size()
+        )));
     }
     let pixels = Vec::<u8>::try_from(&images.contiguous().view([-1]))?;
     let labels = Vec::<i64>::try_from(labels)?;
     let mut bytes = Vec::with_capacity(n as usize * RECORD);
     for (i, label) in labels.iter().enumerate() {
-        bytes.push(u8::try_from(*label).map_err(|_| DataError::Argument(format!("label {label} does not fit a byte")))?);
+        bytes.push(
+            u8::try_from(*label)
+                .map_err(|_| DataError::Argument(format!("label {label} does not fit a byte")))?,
+        );
         bytes.extend_from_slice(&pixels[i * (RECORD - 1)..(i + 1) * (RECORD - 1)]);
     }
     dl_core::fs::write_atomic(path, &bytes).map_err(|e| DataError::io(path, e))

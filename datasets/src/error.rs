@@ -38,7 +38,9 @@ pub enum DataError {
         found: u64,
     },
     /// A label is not a valid class index.
-    #[error("{path}: label {label} at index {index} is out of range (there are {classes} classes)")]
+    #[error(
+        "{path}: label {label} at index {index} is out of range (there are {classes} classes)"
+    )]
     LabelOutOfRange {
         /// The file at fault.
         path: PathBuf,
@@ -126,7 +128,9 @@ pub enum DataError {
         dir: PathBuf,
     },
     /// The dataset's files are not in the cache.
-    #[error("{dataset} is not in {dir}: run `datasets fetch {dataset}` (apps fetch it on first use)")]
+    #[error(
+        "{dataset} is not in {dir}: run `datasets fetch {dataset}` (apps fetch it on first use)"
+    )]
     NotFetched {
         /// The dataset.
         dataset: String,

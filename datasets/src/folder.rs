@@ -34,9 +34,13 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// PNG or JPEG files in sorted order. A file that is not a decodable image, a class without
 /// images, or (without resizing) images of different sizes are errors naming the file.
 pub fn load(root: &Path, options: FolderOptions) -> Result<ImageSet> {
-    let class_dirs: Vec<PathBuf> = sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
+    let class_dirs: Vec<PathBuf> =
+        sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
     if class_dirs.is_empty() {
-        return Err(DataError::Empty { path: root.to_path_buf(), what: "the folder (no class sub-directories)".into() });
+        return Err(DataError::Empty {
+            path: root.to_path_buf(),
+            what: "the folder (no class sub-directories)".into(),
+        });
     }
     let mut classes = Vec::new();
     let mut pixels: Vec<u8> = Vec::new();
@@ -44,12 +48,17 @@ pub fn load(root: &Path, options: FolderOptions) -> Result<ImageSet> {
     let mut shape: Option<(u32, u32, PathBuf)> = None;
     for (label, dir) in class_dirs.iter().enumerate() {
         classes.push(dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        let files: Vec<PathBuf> = sorted_entries(dir)?.into_iter().filter(|p| is_image(p)).collect();
+        let files: Vec<PathBuf> =
+            sorted_entries(dir)?.into_iter().filter(|p| is_image(p)).collect();
         if files.is_empty() {
-            return Err(DataError::Empty { path: dir.clone(), what: "this class (no .png/.jpg files)".into() });
+            return Err(DataError::Empty {
+                path: dir.clone(),
+                what: "this class (no .png/.jpg files)".into(),
+            });
         }
         for file in files {
-            let img = image::open(&file).map_err(|e| DataError::invalid(&file, format!("not a readable image ({e})")))?;
+            let img = image::open(&file)
+                .map_err(|e| DataError::invalid(&file, format!("not a readable image ({e})")))?;
             let img = match options.size {
                 Some((w, h)) => img.resize_exact(w, h, FilterType::Triangle),
                 None => img,
@@ -60,7 +69,10 @@ pub fn load(root: &Path, options: FolderOptions) -> Result<ImageSet> {
                 Some((w0, h0, first)) if (*w0, *h0) != (w, h) => {
                     return Err(DataError::invalid(
                         &file,
-                        format!("is {w}x{h} but {} is {w0}x{h0}; pass a size to resize them all", first.display()),
+                        format!(
+                            "is {w}x{h} but {} is {w0}x{h0}; pass a size to resize them all",
+                            first.display()
+                        ),
                     ))
                 }
                 Some(_) => {}
@@ -79,6 +91,7 @@ pub fn load(root: &Path, options: FolderOptions) -> Result<ImageSet> {
     }
     let (w, h, _) = shape.expect("at least one image was read");
     let channels = if options.grayscale { 1 } else { 3 };
-    let images = Tensor::from_slice(&pixels).view([labels.len() as i64, channels, h as i64, w as i64]);
+    let images =
+        Tensor::from_slice(&pixels).view([labels.len() as i64, channels, h as i64, w as i64]);
     ImageSet::new(images, Tensor::from_slice(&labels), classes, root)
 }

@@ -20,7 +20,8 @@ fn h5_err(path: &Path) -> impl Fn(hdf5::Error) -> DataError + '_ {
 /// Writes `set` to `path` (atomically: a temporary file, then renamed).
 pub fn export(set: &ImageSet, path: &Path) -> Result<()> {
     let tmp = dl_core::fs::temp_sibling(path);
-    let result = write(set, &tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
+    let result = write(set, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -42,7 +43,8 @@ fn write(set: &ImageSet, path: &Path) -> Result<()> {
         .iter()
         .map(|c| c.parse().map_err(|e| DataError::invalid(path, format!("class name {c:?}: {e}"))))
         .collect::<Result<_>>()?;
-    let attr = file.new_attr::<VarLenUnicode>().shape([classes.len()]).create("classes").map_err(&err)?;
+    let attr =
+        file.new_attr::<VarLenUnicode>().shape([classes.len()]).create("classes").map_err(&err)?;
     attr.write_raw(&classes[..]).map_err(&err)?;
     file.close().map_err(&err)
 }
@@ -51,12 +53,18 @@ fn write(set: &ImageSet, path: &Path) -> Result<()> {
 /// Without a `classes` attribute the classes are named by their index.
 pub fn import(path: &Path) -> Result<ImageSet> {
     if !path.is_file() {
-        return Err(DataError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        return Err(DataError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
     }
     let err = h5_err(path);
-    let file = hdf5::File::open(path).map_err(|e| DataError::invalid(path, format!("not a readable HDF5 file ({e})")))?;
-    let images = file.dataset("images").map_err(|_| DataError::invalid(path, "has no `images` dataset"))?;
-    let labels = file.dataset("labels").map_err(|_| DataError::invalid(path, "has no `labels` dataset"))?;
+    let file = hdf5::File::open(path)
+        .map_err(|e| DataError::invalid(path, format!("not a readable HDF5 file ({e})")))?;
+    let images =
+        file.dataset("images").map_err(|_| DataError::invalid(path, "has no `images` dataset"))?;
+    let labels =
+        file.dataset("labels").map_err(|_| DataError::invalid(path, "has no `labels` dataset"))?;
     let dtype = images.dtype().and_then(|t| t.to_descriptor()).map_err(&err)?;
     if !matches!(dtype, TypeDescriptor::Unsigned(hdf5::types::IntSize::U1)) {
         return Err(DataError::invalid(path, format!("`images` must be uint8, found {dtype}")));
@@ -65,11 +73,24 @@ pub fn import(path: &Path) -> Result<ImageSet> {
     let shape: Vec<i64> = match shape.len() {
         3 => vec![shape[0] as i64, 1, shape[1] as i64, shape[2] as i64],
         4 => shape.iter().map(|d| *d as i64).collect(),
-        _ => return Err(DataError::invalid(path, format!("`images` must be [N, C, H, W] or [N, H, W], found {shape:?}"))),
+        _ => {
+            return Err(DataError::invalid(
+                path,
+                format!("`images` must be [N, C, H, W] or [N, H, W], found {shape:?}"),
+            ))
+        }
     };
     let label_dtype = labels.dtype().and_then(|t| t.to_descriptor()).map_err(&err)?;
-    if !matches!(label_dtype, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) || labels.ndim() != 1 {
-        return Err(DataError::invalid(path, format!("`labels` must be a 1-d integer array, found {label_dtype} {:?}", labels.shape())));
+    if !matches!(label_dtype, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_))
+        || labels.ndim() != 1
+    {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "`labels` must be a 1-d integer array, found {label_dtype} {:?}",
+                labels.shape()
+            ),
+        ));
     }
     let pixels: Vec<u8> = images.read_raw().map_err(&err)?;
     let label_values: Vec<i64> = labels.read_raw().map_err(&err)?;
@@ -88,6 +109,8 @@ pub fn import(path: &Path) -> Result<ImageSet> {
 fn read_strings(attr: &hdf5::Attribute) -> hdf5::Result<Vec<String>> {
     match attr.read_raw::<VarLenUnicode>() {
         Ok(v) => Ok(v.iter().map(|s| s.as_str().to_string()).collect()),
-        Err(_) => Ok(attr.read_raw::<VarLenAscii>()?.iter().map(|s| s.as_str().to_string()).collect()),
+        Err(_) => {
+            Ok(attr.read_raw::<VarLenAscii>()?.iter().map(|s| s.as_str().to_string()).collect())
+        }
     }
 }

@@ -66,10 +66,14 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Idx> {
         return Err(size_err("IDX header", header));
     }
     let dims: Vec<usize> = (0..ndim)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
         .collect();
     let count = dims.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
-    let expected = count.and_then(|c| c.checked_add(header)).ok_or_else(|| size_err("IDX data", usize::MAX))?;
+    let expected = count
+        .and_then(|c| c.checked_add(header))
+        .ok_or_else(|| size_err("IDX data", usize::MAX))?;
     if bytes.len() != expected {
         return Err(size_err(&format!("IDX data of shape {dims:?}"), expected));
     }
@@ -93,7 +97,10 @@ pub fn write(path: &Path, idx: &Idx, gzip: bool) -> Result<()> {
     bytes.extend_from_slice(&idx.data);
     if gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(&bytes).and_then(|()| enc.finish()).map(|b| bytes = b).map_err(|e| DataError::io(path, e))?;
+        enc.write_all(&bytes)
+            .and_then(|()| enc.finish())
+            .map(|b| bytes = b)
+            .map_err(|e| DataError::io(path, e))?;
     }
     dl_core::fs::write_atomic(path, &bytes).map_err(|e| DataError::io(path, e))
 }
@@ -102,15 +109,25 @@ pub fn write(path: &Path, idx: &Idx, gzip: bool) -> Result<()> {
 pub fn load_pair(images: &Path, labels: &Path, classes: &[&str]) -> Result<ImageSet> {
     let img = read(images)?;
     if img.dims.len() != 3 {
-        return Err(DataError::invalid(images, format!("expected images [N, H, W], got shape {:?}", img.dims)));
+        return Err(DataError::invalid(
+            images,
+            format!("expected images [N, H, W], got shape {:?}", img.dims),
+        ));
     }
     let lab = read(labels)?;
     if lab.dims.len() != 1 {
-        return Err(DataError::invalid(labels, format!("expected labels [N], got shape {:?}", lab.dims)));
+        return Err(DataError::invalid(
+            labels,
+            format!("expected labels [N], got shape {:?}", lab.dims),
+        ));
     }
     if img.dims[0] != lab.dims[0] {
         let path = format!("{} and {}", images.display(), labels.display());
-        return Err(DataError::CountMismatch { path: path.into(), images: img.dims[0], labels: lab.dims[0] });
+        return Err(DataError::CountMismatch {
+            path: path.into(),
+            images: img.dims[0],
+            labels: lab.dims[0],
+        });
     }
     let (n, h, w) = (img.dims[0] as i64, img.dims[1] as i64, img.dims[2] as i64);
     let images_t = Tensor::from_slice(&img.data).view([n, 1, h, w]);

