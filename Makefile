@@ -21,6 +21,7 @@ doctor: setup
 	$(CARGO) run --release --quiet -p dl-core --bin dl -- doctor
 
 demo: doctor
+	$(CARGO) run --release --quiet -p datasets -- list
 	@for app in $(APPS); do \
 		echo "== $$app"; \
 		$(CARGO) run --release --quiet -p $$app -- demo || exit 1; \

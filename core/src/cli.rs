@@ -29,9 +29,17 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// Sets up `tracing` output on stderr (`RUST_LOG` overrides the level; `quiet` means warnings
-/// only). Safe to call more than once.
-pub fn init_tracing(quiet: bool) {
+/// What every binary of the workspace does first: restores the default SIGPIPE behaviour (so
+/// `app ... | head` ends quietly instead of panicking on a closed pipe) and sets up `tracing`
+/// output on stderr (`RUST_LOG` overrides the level; `quiet` means warnings only). Safe to call
+/// more than once.
+pub fn init(quiet: bool) {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default is async-signal-safe and has no
+    // preconditions; it is done before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// Reading or writing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file at fault.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (part of this message, so not reported again as a source).
+        error: std::io::Error,
     },
     /// The file does not start with the magic number of its format.
     #[error("{path}: not a {format} file (magic number {found:#010x}, expected {expected})")]
@@ -154,7 +154,7 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 impl DataError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io { path: path.into(), source }
+        DataError::Io { path: path.into(), error: source }
     }
 
     /// Content of `path` that does not fit, with the reason.

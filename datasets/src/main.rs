@@ -34,12 +34,12 @@ enum Command {
     },
     /// Counts, shapes and class balance (or text and pair statistics).
     Info {
-        /// Dataset name (see `list`).
+        /// Dataset name (see `list`), or an image set as h5:FILE or folder:DIR.
         name: String,
     },
     /// Export an image dataset split to HDF5 (`images`, `labels`, attribute `classes`).
     Export {
-        /// Image dataset name (mnist, fashion-mnist, cifar10).
+        /// Image dataset name (mnist, fashion-mnist, cifar10), or folder:DIR.
         name: String,
         /// The .h5 file to write.
         #[arg(long, value_name = "FILE")]
@@ -66,7 +66,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    dl_core::cli::init_tracing(false);
+    dl_core::cli::init(false);
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -99,9 +99,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Info { name } => info(name.parse()?, &data_dir),
+        Command::Info { name } => match external(&name)? {
+            Some(set) => {
+                print_image_set(&name, None, &set);
+                Ok(())
+            }
+            None => info(name.parse()?, &data_dir),
+        },
         Command::Export { name, h5, split } => {
-            let set = name.parse::<Dataset>()?.load_images(&data_dir, split)?;
+            let set = match external(&name)? {
+                Some(set) => set,
+                None => name.parse::<Dataset>()?.load_images(&data_dir, split)?,
+            };
             datasets::h5::export(&set, &h5)?;
             println!(
                 "wrote {} ({} {split} examples, images {:?})",
@@ -115,6 +124,17 @@ fn run(cli: Cli) -> Result<()> {
             show(name.parse()?, &data_dir, index, &png, split)
         }
     }
+}
+
+/// An image set given as `h5:FILE` or `folder:DIR` (the syntax of the apps' `--dataset`).
+fn external(name: &str) -> Result<Option<ImageSet>> {
+    if let Some(file) = name.strip_prefix("h5:") {
+        return Ok(Some(datasets::h5::import(Path::new(file))?));
+    }
+    if let Some(dir) = name.strip_prefix("folder:") {
+        return Ok(Some(datasets::folder::load(Path::new(dir), Default::default())?));
+    }
+    Ok(None)
 }
 
 fn selected(name: &str) -> Result<Vec<Dataset>> {
@@ -207,16 +227,17 @@ fn info(d: Dataset, data_dir: &Path) -> Result<()> {
         _ => {
             for split in [Split::Train, Split::Test] {
                 let set = d.load_images(data_dir, split)?;
-                print_image_set(d, split, &set);
+                print_image_set(d.name(), Some(split), &set);
             }
         }
     }
     Ok(())
 }
 
-fn print_image_set(d: Dataset, split: Split, set: &ImageSet) {
+fn print_image_set(name: &str, split: Option<Split>, set: &ImageSet) {
     let [c, h, w] = set.image_shape();
-    println!("{d} {split}: {} images of {c}x{h}x{w}, {} classes", set.len(), set.classes.len());
+    let split = split.map(|s| format!(" {s}")).unwrap_or_default();
+    println!("{name}{split}: {} images of {c}x{h}x{w}, {} classes", set.len(), set.classes.len());
     for (class, count) in set.classes.iter().zip(set.class_counts()) {
         println!("  {class:<12} {count:>6}  {:5.2}%", 100.0 * count as f64 / set.len() as f64);
     }

@@ -19,6 +19,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    dl_core::cli::init(false);
     match cli.command {
         Command::Doctor => {
             let report = dl_core::doctor::Report::gather();
