@@ -2,6 +2,11 @@
 
 use tch::{Device, Kind, Tensor};
 
+/// The vendored test data (`tests/fixtures/`, see its PROVENANCE.md).
+pub fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
 /// The XOR problem: the classic function no single linear layer can represent.
 pub fn xor() -> (Tensor, Tensor) {
     let x = Tensor::from_slice(&[0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]).view([4, 2]);

@@ -1,4 +1,5 @@
 //! Integration tests, one module per app, compiled into a single binary (each test binary
 //! links libtorch, so one binary keeps the suite quick to build).
 
+mod cnn_classifier;
 mod vocabulary;

@@ -1,5 +1,6 @@
-//! Line charts of training curves, as PNG (or SVG), with no system font dependency: text is
-//! drawn with DejaVu Sans, embedded in the binary.
+//! Pictures of training: line charts of curves (PNG or SVG), heatmaps (confusion matrices,
+//! attention) and image grids (filters, samples). No system font dependency: text is drawn with
+//! DejaVu Sans, embedded in the binary.
 
 use crate::fs::write_atomic;
 use crate::{metrics, Error, Result};
@@ -59,11 +60,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, series: &[Series]) ->
             let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
             draw(&root, title, x_label, series, (x0, x1), (y0, y1)).map_err(draw_err)?;
         }
-        let img = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).expect("buffer has the size");
-        let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| draw_err(e.to_string()))?;
-        write_atomic(path, &png).map_err(|e| Error::io(path, e))
+        save_rgb(path, WIDTH, HEIGHT, pixels)
     }
 }
 
@@ -109,6 +106,131 @@ fn draw<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     root.present().map_err(e)
+}
+
+/// Draws a matrix as a heatmap with row and column labels and each cell's value written in
+/// it (a confusion matrix, an attention map). `values[r][c]`; PNG, written atomically.
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    (row_title, col_title): (&str, &str),
+    rows: &[String],
+    cols: &[String],
+    values: &[Vec<f64>],
+) -> Result<()> {
+    register_font();
+    let (nr, nc) = (rows.len(), cols.len());
+    if nr == 0 || nc == 0 || values.len() != nr || values.iter().any(|r| r.len() != nc) {
+        return Err(Error::Config(format!("heatmap {title:?}: values must be {nr} rows of {nc}")));
+    }
+    let cell = (600 / nr.max(nc)).clamp(12, 60) as u32;
+    let (width, height) = (cell * nc as u32 + 200, cell * nr as u32 + 160);
+    let max = values.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+    let draw_err = |e: String| Error::bad_file(path, format!("cannot draw heatmap: {e}"));
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let e2 = |e: DrawingAreaErrorKind<_>| draw_err(format!("{e:?}"));
+        root.fill(&WHITE).map_err(e2)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(50)
+            .y_label_area_size(120)
+            .build_cartesian_2d(0..nc, 0..nr)
+            .map_err(e2)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(col_title)
+            .y_desc(row_title)
+            .x_labels(nc)
+            .y_labels(nr)
+            .x_label_formatter(&|c| cols.get(*c).cloned().unwrap_or_default())
+            .y_label_formatter(&|r| {
+                rows.get(nr.saturating_sub(1 + *r)).cloned().unwrap_or_default()
+            })
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(e2)?;
+        let font_size = (cell as f64 * 0.3).clamp(8.0, 14.0);
+        for (r, row) in values.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let t = if max > 0.0 && v.is_finite() { (v / max).clamp(0.0, 1.0) } else { 0.0 };
+                // White to dark blue.
+                let color = RGBColor(
+                    (255.0 * (1.0 - 0.85 * t)) as u8,
+                    (255.0 * (1.0 - 0.7 * t)) as u8,
+                    (255.0 * (1.0 - 0.3 * t)) as u8,
+                );
+                let y = nr - 1 - r; // row 0 at the top
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(c, y), (c + 1, y + 1)],
+                        color.filled(),
+                    )))
+                    .map_err(e2)?;
+                let text_color = if t > 0.55 { WHITE } else { BLACK };
+                let label = if v.fract() == 0.0 { format!("{v}") } else { format!("{v:.2}") };
+                let style = ("sans-serif", font_size).into_font().color(&text_color).pos(
+                    plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    ),
+                );
+                let (px, py) = chart.backend_coord(&(c, y + 1));
+                let center = (px + cell as i32 / 2, py + cell as i32 / 2);
+                root.draw(&Text::new(label, center, style)).map_err(e2)?;
+            }
+        }
+        root.present().map_err(e2)?;
+    }
+    save_rgb(path, width, height, pixels)
+}
+
+/// Lays out `tiles: [n, c, h, w]` (c = 1 or 3, any range: each tile is min-max scaled on its
+/// own) as a grid of `cols` columns, each pixel drawn `scale`x`scale`, 1-pixel grey gutters.
+/// PNG, written atomically. Shows what a convolution's filters look for.
+pub fn image_grid(path: &Path, tiles: &tch::Tensor, cols: usize, scale: u32) -> Result<()> {
+    let size = tiles.size();
+    if size.len() != 4 || !(size[1] == 1 || size[1] == 3) || size[0] == 0 || cols == 0 || scale == 0
+    {
+        return Err(Error::Config(format!(
+            "image grid needs tiles [n, 1 or 3, h, w], got {size:?}"
+        )));
+    }
+    let (n, c, h, w) = (size[0] as usize, size[1] as usize, size[2] as u32, size[3] as u32);
+    let t = tiles.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).view([n as i64, -1]);
+    let (lo, hi) = (t.amin(1, true), t.amax(1, true));
+    let scaled = ((t - &lo) / (hi - &lo).clamp_min(1e-12) * 255.0)
+        .view([n as i64, c as i64, h as i64, w as i64]);
+    let values = Vec::<f32>::try_from(&scaled.contiguous().view([-1])).map_err(Error::from)?;
+    let rows = n.div_ceil(cols);
+    let (tw, th) = (w * scale + 1, h * scale + 1);
+    let (width, height) = (cols as u32 * tw + 1, rows as u32 * th + 1);
+    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([128, 128, 128]));
+    for i in 0..n {
+        let (x0, y0) = ((i % cols) as u32 * tw + 1, (i / cols) as u32 * th + 1);
+        for y in 0..h * scale {
+            for x in 0..w * scale {
+                let at = |ch: usize| {
+                    values[((i * c + ch) * h as usize + (y / scale) as usize) * w as usize
+                        + (x / scale) as usize] as u8
+                };
+                let px = if c == 1 { [at(0); 3] } else { [at(0), at(1), at(2)] };
+                img.put_pixel(x0 + x, y0 + y, image::Rgb(px));
+            }
+        }
+    }
+    save_rgb(path, width, height, img.into_raw())
+}
+
+fn save_rgb(path: &Path, width: u32, height: u32, pixels: Vec<u8>) -> Result<()> {
+    let img = image::RgbImage::from_raw(width, height, pixels).expect("buffer has the size");
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::bad_file(path, format!("cannot encode PNG: {e}")))?;
+    write_atomic(path, &png).map_err(|e| Error::io(path, e))
 }
 
 /// Min and max of `values`, widened a little (and made non-empty) so lines are not on the frame.

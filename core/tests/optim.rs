@@ -88,6 +88,8 @@ fn optimizers_match_pytorch() {
             weight_decay: 0.01,
             amsgrad: true,
         },
+        OptimizerConfig::adadelta(1.0),
+        OptimizerConfig::Adadelta { lr: 0.5, rho: 0.8, eps: 1e-5, weight_decay: 0.1 },
     ];
     for (config, (name, w_expected, b_expected)) in configs.into_iter().zip(golden::OPTIMIZERS) {
         // The problem of optimizer_problem() in tools/golden/core.py.
@@ -261,6 +263,7 @@ fn a_resumed_run_continues_bit_identically() {
     let schedule = Schedule::Cosine { warmup: 2, total: 8, min_factor: 0.0 };
     for config in [
         OptimizerConfig::adamw(0.05),
+        OptimizerConfig::adadelta(1.0),
         OptimizerConfig::Sgd {
             lr: 0.1,
             momentum: 0.9,

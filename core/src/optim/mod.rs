@@ -1,9 +1,10 @@
-//! Gradient descent and its refinements, with state that can be saved and restored.
+//! Gradient descent and its refinements, with state that can be saved and restored: SGD (with
+//! momentum, Nesterov, weight decay), Adam, AdamW and Adadelta.
 //!
 //! tch wraps libtorch's C++ optimizers, but their state (momentum buffers, Adam's moments) is
 //! out of reach from Rust, so a run could not resume exactly. These optimizers are written
 //! here over tensors, following PyTorch's single-tensor implementations (`torch/optim/sgd.py`,
-//! `adam.py`) operation for operation, so that they give PyTorch's numbers (checked against
+//! `adam.py`, `adadelta.py`) operation for operation, so that they give PyTorch's numbers (checked against
 //! golden values in the tests) and their whole state is a list of named tensors plus a step
 //! count.
 
@@ -80,6 +81,28 @@ pub enum OptimizerConfig {
         #[serde(default)]
         amsgrad: bool,
     },
+    /// Adadelta (Zeiler, 2012): per-weight step sizes from running averages of squared
+    /// gradients and squared updates; the optimizer of PyTorch's MNIST example.
+    Adadelta {
+        /// Learning rate (scales the update; 1.0 is the paper's method).
+        lr: f64,
+        /// Decay of both running averages.
+        #[serde(default = "default_rho")]
+        rho: f64,
+        /// Added inside the square roots for numerical stability.
+        #[serde(default = "default_adadelta_eps")]
+        eps: f64,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+}
+
+fn default_rho() -> f64 {
+    0.9
+}
+fn default_adadelta_eps() -> f64 {
+    1e-6
 }
 
 fn default_beta1() -> f64 {
@@ -131,12 +154,23 @@ impl OptimizerConfig {
         }
     }
 
+    /// Adadelta with learning rate `lr` and PyTorch's defaults.
+    pub fn adadelta(lr: f64) -> Self {
+        OptimizerConfig::Adadelta {
+            lr,
+            rho: default_rho(),
+            eps: default_adadelta_eps(),
+            weight_decay: 0.0,
+        }
+    }
+
     /// The base learning rate.
     pub fn lr(&self) -> f64 {
         match *self {
             OptimizerConfig::Sgd { lr, .. }
             | OptimizerConfig::Adam { lr, .. }
-            | OptimizerConfig::AdamW { lr, .. } => lr,
+            | OptimizerConfig::AdamW { lr, .. }
+            | OptimizerConfig::Adadelta { lr, .. } => lr,
         }
     }
 
@@ -168,6 +202,17 @@ impl OptimizerConfig {
                     if !(0.0..1.0).contains(&beta) {
                         return bad(format!("{name} must be in [0, 1), got {beta}"));
                     }
+                }
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return bad(format!("eps must be > 0, got {eps}"));
+                }
+                if !(weight_decay >= 0.0 && weight_decay.is_finite()) {
+                    return bad(format!("weight decay must be >= 0, got {weight_decay}"));
+                }
+            }
+            OptimizerConfig::Adadelta { rho, eps, weight_decay, .. } => {
+                if !(0.0..=1.0).contains(&rho) {
+                    return bad(format!("rho must be in [0, 1], got {rho}"));
                 }
                 if !(eps > 0.0 && eps.is_finite()) {
                     return bad(format!("eps must be > 0, got {eps}"));
@@ -280,6 +325,9 @@ impl Optimizer {
                     let h = AdamStep { lr, beta1, beta2, eps, weight_decay, amsgrad };
                     adam(param, grad, slots, self.steps, &h, true)
                 }
+                OptimizerConfig::Adadelta { rho, eps, weight_decay, .. } => {
+                    adadelta(param, grad, slots, lr, rho, eps, weight_decay)
+                }
             }
         }
     }
@@ -290,7 +338,7 @@ impl Optimizer {
     }
 
     /// The tensor state, named `<parameter>.<slot>` (`momentum_buffer`, `exp_avg`,
-    /// `exp_avg_sq`, `max_exp_avg_sq`: PyTorch's names).
+    /// `exp_avg_sq`, `max_exp_avg_sq`, `square_avg`, `acc_delta`: PyTorch's names).
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for ((name, _), slots) in self.params.iter().zip(&self.slots) {
@@ -350,6 +398,7 @@ impl Optimizer {
     fn slot_names(&self) -> [&'static str; 3] {
         match self.config {
             OptimizerConfig::Sgd { .. } => ["momentum_buffer", "unused", "unused_max"],
+            OptimizerConfig::Adadelta { .. } => ["square_avg", "acc_delta", "unused"],
             _ => ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
         }
     }
@@ -387,6 +436,28 @@ fn sgd(
         slots.first = Some(buf);
     }
     let _ = param.g_add_(&(d_p * -lr));
+}
+
+/// `torch.optim.adadelta._single_tensor_adadelta`, for one parameter.
+fn adadelta(
+    param: &mut Tensor,
+    grad: Tensor,
+    slots: &mut Slots,
+    lr: f64,
+    rho: f64,
+    eps: f64,
+    weight_decay: f64,
+) {
+    let grad = if weight_decay != 0.0 { grad + &*param * weight_decay } else { grad };
+    let square_avg = slots.first.get_or_insert_with(|| param.zeros_like());
+    let _ = square_avg.g_mul_scalar_(rho);
+    let _ = square_avg.g_add_(&(&grad * (1.0 - rho) * &grad));
+    let std = (&*square_avg + eps).sqrt();
+    let acc_delta = slots.second.get_or_insert_with(|| param.zeros_like());
+    let delta = (&*acc_delta + eps).sqrt() / std * &grad;
+    let _ = acc_delta.g_mul_scalar_(rho);
+    let _ = acc_delta.g_add_(&(&delta * (1.0 - rho) * &delta));
+    let _ = param.g_add_(&(delta * -lr));
 }
 
 struct AdamStep {

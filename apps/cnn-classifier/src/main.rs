@@ -1,0 +1,313 @@
+//! `cnn-classifier`: train, evaluate and use convolutional image classifiers.
+//! See the crate's README for the paper, the data, the commands and the measured results.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use cnn_classifier::model::ModelKind;
+use cnn_classifier::train::{self, RunOptions, TrainConfig};
+use cnn_classifier::{bench, predict, report};
+use dl_core::cli::RunArgs;
+use dl_core::device::DeviceSpec;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Convolutional image classifiers on MNIST, Fashion-MNIST, CIFAR-10 or your own images.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a network; writes a run directory with config, metrics, checkpoints and plots.
+    Train(TrainArgs),
+    /// Accuracy, per-class accuracy and the confusion matrix (printed and saved as a PNG).
+    Eval {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Which split of the checkpoint's dataset: test or train.
+        #[arg(long, default_value = "test")]
+        split: datasets::Split,
+        /// Where to save the confusion matrix (default: confusion-<split>.png in the run directory).
+        #[arg(long, value_name = "FILE.png")]
+        png: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Classify images (any PNG/JPEG, any size or colour): the top classes with probabilities.
+    Predict {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// How many classes to show per image.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// How to bring images to the network's input [default: digit for mnist, object for
+        /// fashion-mnist, plain otherwise].
+        #[arg(long, value_enum)]
+        preprocess: Option<predict::Preprocess>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Save the first convolution's filters as a PNG grid.
+    Filters {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The PNG to write.
+        #[arg(long, value_name = "FILE.png")]
+        png: PathBuf,
+    },
+    /// Time the PyTorch MNIST example's training step (cnn, batch 64, Adadelta) on synthetic data.
+    Bench {
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+        /// libtorch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// Untimed warm-up steps.
+        #[arg(long, default_value_t = 10)]
+        warmup: u32,
+        /// Timed steps.
+        #[arg(long, default_value_t = 100)]
+        steps: u32,
+    },
+}
+
+/// Flags of the inference commands.
+#[derive(clap::Args)]
+struct Common {
+    /// Device: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+    /// Directory datasets are cached in.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Training flags; each overrides the `--config` file, which overrides the defaults.
+#[derive(clap::Args, Serialize)]
+struct TrainArgs {
+    /// mnist, fashion-mnist, cifar10, folder:PATH or h5:FILE [default: mnist].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset: Option<String>,
+    /// The network [default: cnn].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<ModelKind>,
+    /// Passes over the training set [default: 10].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epochs: Option<u64>,
+    /// Examples per step [default: 64].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<usize>,
+    /// Training examples held out for validation [default: 5000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_size: Option<usize>,
+    /// Random small rotations, scalings, shifts (and flips for clothes and objects).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    augment: bool,
+    /// Optimizer and its settings.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "OptimizerArgs::is_empty")]
+    optimizer: OptimizerArgs,
+    /// Learning-rate schedule.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "ScheduleArgs::is_empty")]
+    schedule: ScheduleArgs,
+    #[command(flatten)]
+    #[serde(skip)]
+    run: RunArgs,
+    /// Directory datasets are cached in.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip)]
+    data_dir: Option<PathBuf>,
+}
+
+/// The flags that override the configuration: the app's own and the shared `--seed`.
+#[derive(Serialize)]
+struct Overrides<'a> {
+    #[serde(flatten)]
+    args: &'a TrainArgs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+#[derive(clap::Args, Serialize, Default)]
+struct OptimizerArgs {
+    /// sgd, adam, adamw or adadelta [default: adadelta].
+    #[arg(long = "optimizer", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Learning rate [default: 1.0 for adadelta].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum: Option<f64>,
+    /// Weight decay.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight_decay: Option<f64>,
+}
+
+impl OptimizerArgs {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.lr.is_none()
+            && self.momentum.is_none()
+            && self.weight_decay.is_none()
+    }
+}
+
+#[derive(clap::Args, Serialize, Default)]
+struct ScheduleArgs {
+    /// step (rate times --gamma each epoch), cosine or constant [default: step].
+    #[arg(long = "schedule", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Factor per epoch of the step schedule [default: 0.7].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gamma: Option<f64>,
+    /// Warm-up epochs of the cosine schedule.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warmup_epochs: Option<u64>,
+}
+
+impl ScheduleArgs {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.gamma.is_none() && self.warmup_epochs.is_none()
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let common = &args.run;
+            dl_core::cli::init(common.quiet);
+            let overrides = Overrides { args: &args, seed: common.seed };
+            let config: TrainConfig =
+                dl_core::config::resolve(common.config.as_deref(), &overrides)?;
+            let options = RunOptions {
+                device: common.device.resolve()?,
+                out: common.out.clone(),
+                resume: common.resume.clone(),
+                data_dir: datasets::fetch::data_dir(args.data_dir.as_deref()),
+                max_minutes: common.max_minutes,
+                quiet: common.quiet,
+            };
+            train::train(config, &options)?;
+        }
+        Command::Eval { checkpoint, split, png, common } => {
+            dl_core::cli::init(false);
+            let device = common.device.resolve()?;
+            let trained = train::load(&checkpoint, device)?;
+            let source: cnn_classifier::data::Source = trained.config.dataset.parse()?;
+            let data_dir = datasets::fetch::data_dir(common.data_dir.as_deref());
+            let data =
+                cnn_classifier::data::Data::load(&source, &data_dir, trained.config.valid_size)?;
+            let set = match split {
+                datasets::Split::Test => &data.test,
+                datasets::Split::Train => &data.train,
+            };
+            let eval = train::evaluate(
+                &trained.net,
+                set,
+                &trained.info.norm,
+                trained.config.eval_batch_size,
+                device,
+            )?;
+            report::print_evaluation(&eval, &trained.info.classes);
+            let png = png
+                .unwrap_or_else(|| run_dir_of(&checkpoint).join(format!("confusion-{split}.png")));
+            let title = format!(
+                "{} {} on {} {split}: {:.2}%",
+                trained.config.model,
+                "confusion",
+                trained.config.dataset,
+                100.0 * eval.accuracy
+            );
+            report::save_confusion(&eval, &trained.info.classes, &title, &png)?;
+            println!("wrote {}", png.display());
+        }
+        Command::Predict { images, checkpoint, top, preprocess, common } => {
+            dl_core::cli::init(false);
+            let device = common.device.resolve()?;
+            let trained = train::load(&checkpoint, device)?;
+            let mut failed = 0;
+            for image in &images {
+                match predict::classify(&trained, image, preprocess, top, device) {
+                    Ok(ranked) => {
+                        let shown: Vec<String> = ranked
+                            .iter()
+                            .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
+                            .collect();
+                        println!("{}: {}", image.display(), shown.join(", "));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{}: error: {e:#}", image.display());
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} images could not be classified", images.len());
+            }
+        }
+        Command::Filters { checkpoint, png } => {
+            dl_core::cli::init(false);
+            let trained = train::load(&checkpoint, tch::Device::Cpu)?;
+            let n = report::save_filters(&trained, &png)?;
+            println!("wrote {} ({n} filters of the first convolution)", png.display());
+        }
+        Command::Bench { device, threads, warmup, steps } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
+            let device = device.resolve()?;
+            let (inference, training) =
+                bench::run(device, threads, warmup, steps).context("benchmark failed")?;
+            println!(
+                "inference: {inference:.0} images/s at batch {} on {device:?}, {threads} threads",
+                bench::INFERENCE_BATCH
+            );
+            println!("bench: app=cnn-classifier metric=train_images_per_s value={training:.1} unit=images/s");
+        }
+    }
+    Ok(())
+}
+
+/// The run directory a checkpoint path belongs to (the directory itself if one was given).
+fn run_dir_of(checkpoint: &std::path::Path) -> PathBuf {
+    if checkpoint.is_dir() {
+        return checkpoint.to_path_buf();
+    }
+    let parent = checkpoint.parent().unwrap_or(std::path::Path::new("."));
+    match parent.file_name() {
+        Some(name) if name == "checkpoints" => parent.parent().unwrap_or(parent).to_path_buf(),
+        _ => parent.to_path_buf(),
+    }
+}

@@ -1,0 +1,411 @@
+//! The training loop: mini-batch gradient descent on cross-entropy, a validation pass and a
+//! test pass every epoch, the best checkpoint kept, metrics and plots in the run directory.
+
+use crate::data::{self, Data, Normalization, Source};
+use crate::model::{ModelKind, Net, Shape};
+use crate::APP;
+use anyhow::{bail, Context, Result};
+use datasets::batch::Batches;
+use dl_core::checkpoint::{self, Sidecar};
+use dl_core::device::{seed_all, seed_step};
+use dl_core::metrics::{correct, Mean};
+use dl_core::nn::ModuleT;
+use dl_core::optim::{Optimizer, OptimizerConfig, Schedule};
+use dl_core::progress::Progress;
+use dl_core::run::{Deadline, Run};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// How the learning rate moves, in epochs (converted to a per-step [`Schedule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LrSchedule {
+    /// Multiply by `gamma` after every epoch (PyTorch's example: StepLR(step_size=1, gamma=0.7)).
+    Step {
+        /// Factor per epoch.
+        gamma: f64,
+    },
+    /// Linear warm-up for `warmup_epochs`, then cosine decay to zero at the last epoch.
+    Cosine {
+        /// Epochs of warm-up.
+        #[serde(default)]
+        warmup_epochs: u64,
+    },
+    /// The base rate throughout.
+    Constant,
+}
+
+impl LrSchedule {
+    fn per_step(self, steps_per_epoch: u64, epochs: u64) -> Schedule {
+        match self {
+            LrSchedule::Step { gamma } => Schedule::Step { every: steps_per_epoch, gamma },
+            LrSchedule::Cosine { warmup_epochs } => Schedule::Cosine {
+                warmup: warmup_epochs * steps_per_epoch,
+                total: epochs * steps_per_epoch,
+                min_factor: 0.0,
+            },
+            LrSchedule::Constant => Schedule::Constant,
+        }
+    }
+}
+
+/// Everything that defines a training run (saved as `config.toml` in the run directory).
+/// Defaults are PyTorch's MNIST example: Adadelta at 1.0, the rate times 0.7 every epoch,
+/// batches of 64.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// `mnist`, `fashion-mnist`, `cifar10`, `folder:PATH` or `h5:FILE`.
+    pub dataset: String,
+    /// The network.
+    pub model: ModelKind,
+    /// Passes over the training set.
+    pub epochs: u64,
+    /// Examples per gradient step.
+    pub batch_size: usize,
+    /// Examples per batch when evaluating.
+    pub eval_batch_size: usize,
+    /// Training examples held out for validation (the best checkpoint is chosen on them).
+    pub valid_size: usize,
+    /// Random small rotations, scalings and shifts (and flips where they keep the label).
+    pub augment: bool,
+    /// Seed of every random generator.
+    pub seed: u64,
+    /// Log the running training loss every this many steps.
+    pub log_every: u64,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    pub schedule: LrSchedule,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            dataset: "mnist".into(),
+            model: ModelKind::Cnn,
+            epochs: 10,
+            batch_size: 64,
+            eval_batch_size: 1000,
+            valid_size: 5000,
+            augment: false,
+            seed: 1,
+            log_every: 100,
+            optimizer: OptimizerConfig::adadelta(1.0),
+            schedule: LrSchedule::Step { gamma: 0.7 },
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the values a user can get wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0
+            || self.batch_size == 0
+            || self.eval_batch_size == 0
+            || self.log_every == 0
+        {
+            bail!("epochs, batch_size, eval_batch_size and log_every must be at least 1");
+        }
+        if self.valid_size == 0 {
+            bail!("valid_size must be at least 1 (the best checkpoint is chosen on validation accuracy)");
+        }
+        self.optimizer.validate()?;
+        if let LrSchedule::Step { gamma } = self.schedule {
+            if !(gamma > 0.0 && gamma.is_finite()) {
+                bail!("the step schedule's gamma must be a positive number, got {gamma}");
+            }
+        }
+        self.dataset.parse::<Source>()?;
+        Ok(())
+    }
+}
+
+/// What a checkpoint of this app carries besides the weights: what `predict` and `eval` need
+/// to rebuild the network and feed it (kept in the sidecar's `extra`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Input and output shape.
+    pub shape: Shape,
+    /// Class names, by label.
+    pub classes: Vec<String>,
+    /// Input normalisation.
+    pub norm: Normalization,
+    /// Batches already done in the epoch the checkpoint was taken in (for `--resume`).
+    #[serde(default)]
+    pub batch_in_epoch: u64,
+    /// Best validation accuracy so far.
+    #[serde(default)]
+    pub best_valid_acc: f64,
+}
+
+/// A trained network, ready to use.
+#[derive(Debug)]
+pub struct Trained {
+    /// The weights.
+    pub vs: VarStore,
+    /// The network.
+    pub net: Net,
+    /// Its configuration.
+    pub config: TrainConfig,
+    /// Shapes, classes, normalisation.
+    pub info: ModelInfo,
+}
+
+/// Loads a checkpoint (file or run directory) of this app onto `device`.
+pub fn load(path: &Path, device: Device) -> Result<Trained> {
+    let path = checkpoint::resolve(path)?;
+    let sidecar = checkpoint::read_sidecar(&path, APP)?;
+    let config: TrainConfig = sidecar.config()?;
+    let info: ModelInfo = serde_json::from_value(sidecar.extra.clone())
+        .with_context(|| format!("{}: the checkpoint has no model description", path.display()))?;
+    let mut vs = VarStore::new(device);
+    let net = Net::new(&vs.root(), config.model, info.shape)?;
+    checkpoint::load(&path, APP, &mut vs, None)?;
+    Ok(Trained { vs, net, config, info })
+}
+
+/// Loss and accuracy on a set, and the confusion matrix `[true][predicted]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Counts of (true class, predicted class).
+    pub confusion: Vec<Vec<i64>>,
+}
+
+/// Evaluates `net` on `images`/`labels` in eval mode (no dropout, batch-norm running stats).
+pub fn evaluate(
+    net: &Net,
+    set: &datasets::ImageSet,
+    norm: &Normalization,
+    batch: usize,
+    device: Device,
+) -> Result<Evaluation> {
+    let _guard = tch::no_grad_guard();
+    let classes = set.classes.len() as i64;
+    let mut loss = Mean::default();
+    let mut confusion = Tensor::zeros([classes * classes], (Kind::Int64, device));
+    for b in Batches::new(&[&set.images, &set.labels], batch, None, false, device)? {
+        let logits = net.forward_t(&data::inputs(&b[0], norm, device), false);
+        let n = b[1].size()[0] as f64;
+        loss.add(logits.cross_entropy_for_logits(&b[1]).double_value(&[]), n);
+        let predicted = logits.argmax(-1, false);
+        confusion += (&b[1] * classes + predicted).bincount::<Tensor>(None, classes * classes);
+    }
+    let flat = Vec::<i64>::try_from(&confusion.to_device(Device::Cpu))?;
+    let confusion: Vec<Vec<i64>> = flat.chunks(classes as usize).map(<[i64]>::to_vec).collect();
+    let right: i64 = (0..classes as usize).map(|i| confusion[i][i]).sum();
+    Ok(Evaluation { loss: loss.value(), accuracy: right as f64 / set.len() as f64, confusion })
+}
+
+/// Options of a training command besides the configuration.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Device to train on.
+    pub device: Device,
+    /// Run directory to create (default `runs/cnn-classifier/<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Run directory to continue.
+    pub resume: Option<PathBuf>,
+    /// Where datasets are cached.
+    pub data_dir: PathBuf,
+    /// Wall-clock budget.
+    pub max_minutes: Option<f64>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// The outcome of a training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Epochs completed.
+    pub epochs: u64,
+    /// Best validation accuracy.
+    pub best_valid_acc: f64,
+    /// Test accuracy of the best checkpoint.
+    pub test_acc: f64,
+    /// Whether `--max-minutes` stopped it early.
+    pub stopped_early: bool,
+}
+
+/// Trains a network: a new run from `config`, or the run in `options.resume` from its last
+/// checkpoint (with its own saved configuration).
+pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
+    let (config, mut run, resume_from) = match &options.resume {
+        Some(dir) => {
+            let config: TrainConfig = Run::read_config(dir)?;
+            let last = dir.join("checkpoints").join("last.safetensors");
+            let sidecar = checkpoint::read_sidecar(&last, APP).with_context(|| {
+                format!("{} cannot be resumed: it has no last checkpoint", dir.display())
+            })?;
+            (config, Run::resume(dir, sidecar.step)?, Some(last))
+        }
+        None => {
+            config.validate()?;
+            let run = Run::create(APP, options.out.as_deref(), &config)?;
+            (config, run, None)
+        }
+    };
+    let device = options.device;
+    seed_all(config.seed);
+    let source: Source = config.dataset.parse()?;
+    let data = Data::load(&source, &options.data_dir, config.valid_size)?;
+    let [channels, height, width] = data.train.image_shape();
+    let shape = Shape { channels, height, width, classes: data.train.classes.len() as i64 };
+    let norm = Normalization::of(&data.train.images);
+
+    let mut vs = VarStore::new(device);
+    let net = Net::new(&vs.root(), config.model, shape)?;
+    let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
+    let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
+    let schedule = config.schedule.per_step(steps_per_epoch, config.epochs);
+    let mut info = ModelInfo {
+        shape,
+        classes: data.train.classes.clone(),
+        norm: norm.clone(),
+        batch_in_epoch: 0,
+        best_valid_acc: 0.0,
+    };
+    let (mut step, mut epoch) = (0u64, 0u64);
+    if let Some(last) = &resume_from {
+        let sidecar = checkpoint::load(last, APP, &mut vs, Some(&mut opt))?;
+        info = serde_json::from_value(sidecar.extra)
+            .context("the last checkpoint has no model description")?;
+        (step, epoch) = (sidecar.step, sidecar.epoch);
+        tracing::info!("resuming {} at epoch {} (step {step})", run.dir().display(), epoch + 1);
+    }
+    tracing::info!(
+        "{} on {}: {} train / {} valid / {} test images of {channels}x{height}x{width}, {} classes, {} parameters, {device:?}",
+        config.model,
+        config.dataset,
+        data.train.len(),
+        data.valid.len(),
+        data.test.len(),
+        shape.classes,
+        vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>()
+    );
+
+    let deadline = Deadline::after_minutes(options.max_minutes)?;
+    let mut stopped_early = false;
+    while epoch < config.epochs && !stopped_early {
+        let started = Instant::now();
+        let skip = std::mem::take(&mut info.batch_in_epoch);
+        let batches = Batches::new(
+            &[&data.train.images, &data.train.labels],
+            config.batch_size,
+            Some((config.seed, epoch)),
+            false,
+            device,
+        )?
+        .skip_batches(skip as usize);
+        let mut progress = Progress::new(
+            &format!("epoch {}/{}", epoch + 1, config.epochs),
+            steps_per_epoch - skip,
+            "batches",
+            options.quiet,
+        );
+        let (mut epoch_loss, mut window_loss) = (Mean::default(), Mean::default());
+        let (mut right, mut seen) = (0i64, 0i64);
+        let mut done = skip;
+        for batch in batches {
+            seed_step(config.seed, step);
+            let x = batch[0].to_kind(Kind::Float) / 255.0;
+            let x = if config.augment { data::augment(&x, data.flips_keep_label) } else { x };
+            let logits = net.forward_t(&norm.apply(&x), true);
+            let loss = logits.cross_entropy_for_logits(&batch[1]);
+            opt.set_lr(schedule.lr(config.optimizer.lr(), step));
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            step += 1;
+            done += 1;
+            let n = batch[1].size()[0];
+            let value = loss.double_value(&[]);
+            epoch_loss.add(value, n as f64);
+            window_loss.add(value, n as f64);
+            right += correct(&logits, &batch[1]);
+            seen += n;
+            progress.inc(1, &format!("loss {:.4}", window_loss.value()));
+            if step % config.log_every == 0 {
+                run.log(step, &[("train_loss", window_loss.value()), ("lr", opt.lr())])?;
+                window_loss = Mean::default();
+            }
+            if deadline.expired() && done < steps_per_epoch {
+                stopped_early = true;
+                info.batch_in_epoch = done;
+                break;
+            }
+        }
+        progress.finish();
+        let seconds = started.elapsed().as_secs_f64();
+        let valid = evaluate(&net, &data.valid, &norm, config.eval_batch_size, device)?;
+        let test = evaluate(&net, &data.test, &norm, config.eval_batch_size, device)?;
+        if !stopped_early {
+            epoch += 1;
+        }
+        let images_per_s = seen as f64 / seconds;
+        run.log(
+            step,
+            &[
+                ("epoch", epoch as f64),
+                ("train_loss", epoch_loss.value()),
+                ("train_acc", right as f64 / seen.max(1) as f64),
+                ("valid_loss", valid.loss),
+                ("valid_acc", valid.accuracy),
+                ("test_loss", test.loss),
+                ("test_acc", test.accuracy),
+                ("epoch_seconds", seconds),
+                ("images_per_s", images_per_s),
+            ],
+        )?;
+        println!(
+            "epoch {epoch:>2}{}: train loss {:.4}, valid acc {:.2}%, test acc {:.2}%, {seconds:.1} s ({images_per_s:.0} images/s)",
+            if stopped_early { " (stopped early)" } else { "" },
+            epoch_loss.value(),
+            100.0 * valid.accuracy,
+            100.0 * test.accuracy
+        );
+        let mut sidecar = Sidecar::new(APP, step, epoch, config.seed, &config)?;
+        sidecar.metrics.extend([
+            ("valid_acc".to_string(), valid.accuracy),
+            ("test_acc".to_string(), test.accuracy),
+        ]);
+        if valid.accuracy > info.best_valid_acc {
+            info.best_valid_acc = valid.accuracy;
+            sidecar.extra = serde_json::to_value(&info)?;
+            checkpoint::save(&run.checkpoint("best"), &vs, None, &sidecar)?;
+        }
+        sidecar.extra = serde_json::to_value(&info)?;
+        checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
+        run.plot()?;
+    }
+
+    // The result of a run is its best checkpoint (by validation accuracy) on the test set.
+    let best = run.checkpoint("best");
+    let test_acc = if checkpoint::Paths::of(&best).sidecar.exists() {
+        let trained = load(&best, device)?;
+        evaluate(&trained.net, &data.test, &norm, config.eval_batch_size, device)?.accuracy
+    } else {
+        f64::NAN
+    };
+    println!(
+        "best valid accuracy {:.2}%, its test accuracy {:.2}%; run in {}",
+        100.0 * info.best_valid_acc,
+        100.0 * test_acc,
+        run.dir().display()
+    );
+    Ok(Summary {
+        dir: run.dir().to_path_buf(),
+        epochs: epoch,
+        best_valid_acc: info.best_valid_acc,
+        test_acc,
+        stopped_early,
+    })
+}
