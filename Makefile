@@ -8,7 +8,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 # Apps with a `bench` subcommand and a demo, in tour order (each app's issue adds it here).
-APPS :=
+APPS := cnn-classifier
 
 VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
 

@@ -214,3 +214,54 @@ fn bad_input_gets_one_clear_error() {
     let err = train::load(&other, Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("written by the char-rnn app"), "{err}");
 }
+
+/// CIFAR-10 batch files in the binary format, written into `data_dir/cifar10/`, whose images
+/// are noise around a colour that depends on the class (so a network can learn them).
+fn fake_cifar(data_dir: &Path, per_file: i64) {
+    let dir = data_dir.join("cifar10");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = datasets::cifar::TRAIN_FILES.iter().chain([&datasets::cifar::TEST_FILE]);
+    for (i, file) in files.enumerate() {
+        tch::manual_seed(i as i64);
+        let labels = tch::Tensor::randint(10, [per_file], (tch::Kind::Int64, Device::Cpu));
+        let colour = (labels.to_kind(tch::Kind::Float) * 25.0).view([per_file, 1, 1, 1]);
+        let channel = tch::Tensor::from_slice(&[1.0f32, -0.5, 0.25]).view([1, 3, 1, 1]);
+        let noise =
+            tch::Tensor::randn([per_file, 3, 32, 32], (tch::Kind::Float, Device::Cpu)) * 20.0;
+        let images = (colour * channel + 128.0 + noise).clamp(0.0, 255.0).to_kind(tch::Kind::Uint8);
+        datasets::cifar::write_batch(&dir.join(file), &images, &labels).unwrap();
+    }
+}
+
+#[test]
+fn resnet_trains_on_cifar_format_data() {
+    let _rng = rng_guard();
+    let dir = tempfile::tempdir().unwrap();
+    fake_cifar(dir.path(), 40);
+    let c = TrainConfig {
+        dataset: "cifar10".into(),
+        model: ModelKind::Resnet,
+        epochs: 3,
+        batch_size: 20,
+        valid_size: 40,
+        augment: true,
+        optimizer: OptimizerConfig::adam(3e-3),
+        ..TrainConfig::default()
+    };
+    let mut o = options(dir.path().join("run"));
+    o.data_dir = dir.path().to_path_buf();
+    let summary = train::train(c, &o).unwrap();
+    // 160 training images, 24 steps: far above chance (10%), not yet perfect.
+    assert!(summary.test_acc >= 0.5, "test accuracy {}", summary.test_acc);
+    let trained = train::load(&summary.dir, Device::Cpu).unwrap();
+    assert_eq!(
+        trained.info.shape,
+        cnn_classifier::model::Shape { channels: 3, height: 32, width: 32, classes: 10 }
+    );
+    assert_eq!(trained.info.classes[0], "airplane");
+    let params: i64 = trained.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+    // ResNet-20 has 0.27 M parameters; the two 1x1 projection shortcuts add 2.6 K.
+    assert!((270_000..280_000).contains(&params), "{params} parameters");
+    // Colour images, colour filters: 16 of them, 3 channels each.
+    assert_eq!(trained.net.first_filters().unwrap().size(), [16, 3, 3, 3]);
+}

@@ -142,17 +142,34 @@ pub fn heatmap(
         chart
             .configure_mesh()
             .disable_mesh()
+            .x_labels(0)
+            .y_labels(0)
             .x_desc(col_title)
             .y_desc(row_title)
-            .x_labels(nc)
-            .y_labels(nr)
-            .x_label_formatter(&|c| cols.get(*c).cloned().unwrap_or_default())
-            .y_label_formatter(&|r| {
-                rows.get(nr.saturating_sub(1 + *r)).cloned().unwrap_or_default()
-            })
-            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 14))
             .draw()
             .map_err(e2)?;
+        // Row and column names centred on their cells (plotters puts tick labels on the cell
+        // boundaries of an integer axis).
+        let anchored = |h, v| {
+            ("sans-serif", 12)
+                .into_font()
+                .color(&BLACK)
+                .pos(plotters::style::text_anchor::Pos::new(h, v))
+        };
+        use plotters::style::text_anchor::{HPos, VPos};
+        for (c, name) in cols.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(c, 0));
+            let style = anchored(HPos::Center, VPos::Top);
+            root.draw(&Text::new(name.clone(), (px + cell as i32 / 2, py + 4), style))
+                .map_err(e2)?;
+        }
+        for (r, name) in rows.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(0, nr - r));
+            let style = anchored(HPos::Right, VPos::Center);
+            root.draw(&Text::new(name.clone(), (px - 4, py + cell as i32 / 2), style))
+                .map_err(e2)?;
+        }
         let font_size = (cell as f64 * 0.3).clamp(8.0, 14.0);
         for (r, row) in values.iter().enumerate() {
             for (c, v) in row.iter().enumerate() {

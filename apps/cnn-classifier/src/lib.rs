@@ -18,3 +18,11 @@ pub mod train;
 
 /// The app's name, recorded in (and checked against) every checkpoint it writes.
 pub const APP: &str = "cnn-classifier";
+
+/// Photographs of handwritten digits (MNIST test digits 3, 4 and 9 printed dark on cream paper,
+/// at 142x130), embedded for the demo: `examples/digit-*.png`.
+pub const DEMO_DIGITS: [(&str, &[u8]); 3] = [
+    ("digit-3.png", include_bytes!("../examples/digit-3.png")),
+    ("digit-4.png", include_bytes!("../examples/digit-4.png")),
+    ("digit-9.png", include_bytes!("../examples/digit-9.png")),
+];

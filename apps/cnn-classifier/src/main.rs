@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a network; writes a run directory with config, metrics, checkpoints and plots.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Accuracy, per-class accuracy and the confusion matrix (printed and saved as a PNG).
     Eval {
         /// Checkpoint file, or run directory (its best checkpoint).
@@ -63,6 +63,15 @@ enum Command {
         /// The PNG to write.
         #[arg(long, value_name = "FILE.png")]
         png: PathBuf,
+    },
+    /// The demo tour: one epoch of MNIST, then the network reads three photographed digits.
+    Demo {
+        /// Epochs to train.
+        #[arg(long, default_value_t = 1)]
+        epochs: u64,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
     },
     /// Time the PyTorch MNIST example's training step (cnn, batch 64, Adadelta) on synthetic data.
     Bench {
@@ -283,6 +292,32 @@ fn run(cli: Cli) -> Result<()> {
             let trained = train::load(&checkpoint, tch::Device::Cpu)?;
             let n = report::save_filters(&trained, &png)?;
             println!("wrote {} ({n} filters of the first convolution)", png.display());
+        }
+        Command::Demo { epochs, device } => {
+            dl_core::cli::init(false);
+            let device = device.resolve()?;
+            let config = TrainConfig { epochs, ..TrainConfig::default() };
+            let options = RunOptions {
+                device,
+                out: None,
+                resume: None,
+                data_dir: datasets::fetch::data_dir(None),
+                max_minutes: None,
+                quiet: false,
+            };
+            let summary = train::train(config, &options)?;
+            let trained = train::load(&summary.dir, device)?;
+            for (name, bytes) in cnn_classifier::DEMO_DIGITS {
+                let img =
+                    image::load_from_memory(bytes).with_context(|| format!("embedded {name}"))?;
+                let ranked = predict::classify_image(&trained, &img, None, 3, device)?;
+                let shown: Vec<String> =
+                    ranked.iter().map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
+                println!("examples/{name}: {}", shown.join(", "));
+            }
+            let png = summary.dir.join("filters.png");
+            report::save_filters(&trained, &png)?;
+            println!("first-layer filters in {}", png.display());
         }
         Command::Bench { device, threads, warmup, steps } => {
             dl_core::cli::init(false);

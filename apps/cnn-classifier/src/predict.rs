@@ -161,8 +161,8 @@ pub fn preprocess(
     }
 }
 
-/// The top `k` classes of one image, with probabilities. `recipe` defaults to the one of the
-/// dataset the network was trained on ([`Preprocess::for_dataset`]).
+/// The top `k` classes of an image file, with probabilities. `recipe` defaults to the one of
+/// the dataset the network was trained on ([`Preprocess::for_dataset`]).
 pub fn classify(
     trained: &Trained,
     path: &Path,
@@ -172,11 +172,21 @@ pub fn classify(
 ) -> Result<Vec<(String, f64)>> {
     let img = image::open(path)
         .map_err(|e| anyhow::anyhow!("{}: not a readable image ({e})", path.display()))?;
+    classify_image(trained, &img, recipe, k, device).with_context(|| format!("{}", path.display()))
+}
+
+/// The top `k` classes of an image, with probabilities.
+pub fn classify_image(
+    trained: &Trained,
+    img: &DynamicImage,
+    recipe: Option<Preprocess>,
+    k: usize,
+    device: Device,
+) -> Result<Vec<(String, f64)>> {
     let s = trained.info.shape;
     let recipe =
         recipe.unwrap_or_else(|| Preprocess::for_dataset(&trained.config.dataset, s.channels));
-    let x = preprocess(&img, recipe, s.channels, s.height, s.width)
-        .with_context(|| format!("{}", path.display()))?;
+    let x = preprocess(img, recipe, s.channels, s.height, s.width)?;
     let _guard = tch::no_grad_guard();
     let x = trained.info.norm.apply(&x.unsqueeze(0).to_device(device));
     let probs = trained.net.forward_t(&x, false).softmax(-1, Kind::Float).squeeze_dim(0);
