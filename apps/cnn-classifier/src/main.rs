@@ -157,7 +157,7 @@ struct Overrides<'a> {
 #[derive(clap::Args, Serialize, Default)]
 struct OptimizerArgs {
     /// sgd, adam, adamw or adadelta [default: adadelta].
-    #[arg(long = "optimizer", value_name = "NAME")]
+    #[arg(long = "optimizer", id = "optimizer_name", value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// Learning rate [default: 1.0 for adadelta].
@@ -186,7 +186,7 @@ impl OptimizerArgs {
 #[derive(clap::Args, Serialize, Default)]
 struct ScheduleArgs {
     /// step (rate times --gamma each epoch), cosine or constant [default: step].
-    #[arg(long = "schedule", value_name = "NAME")]
+    #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// Factor per epoch of the step schedule [default: 0.7].
@@ -344,5 +344,52 @@ fn run_dir_of(checkpoint: &std::path::Path) -> PathBuf {
     match parent.file_name() {
         Some(name) if name == "checkpoints" => parent.parent().unwrap_or(parent).to_path_buf(),
         _ => parent.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn training_flags_become_configuration_overrides() {
+        let cli = Cli::try_parse_from([
+            "cnn-classifier",
+            "train",
+            "--dataset",
+            "fashion-mnist",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.001",
+            "--schedule",
+            "cosine",
+            "--warmup-epochs",
+            "1",
+            "--augment",
+            "--seed",
+            "7",
+            "--epochs",
+            "3",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else { panic!("not train") };
+        let overrides = Overrides { args: &args, seed: args.run.seed };
+        let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
+        assert_eq!(config.dataset, "fashion-mnist");
+        assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.001));
+        assert_eq!(config.schedule, train::LrSchedule::Cosine { warmup_epochs: 1 });
+        assert!(config.augment);
+        assert_eq!((config.seed, config.epochs), (7, 3));
+        // Flags the user did not give keep the defaults.
+        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
+        let err = Cli::try_parse_from(["cnn-classifier", "train", "--model", "vgg"]).err().unwrap();
+        assert!(err.to_string().contains("vgg"));
     }
 }
