@@ -137,8 +137,9 @@ pub fn heatmap(
             .margin(10)
             .x_label_area_size(50)
             .y_label_area_size(120)
-            .build_cartesian_2d(0..nc, 0..nr)
+            .build_cartesian_2d(0.0..nc as f64, 0.0..nr as f64)
             .map_err(e2)?;
+        // Float axes: plotters' integer axes loop forever when asked for zero labels.
         chart
             .configure_mesh()
             .disable_mesh()
@@ -159,13 +160,13 @@ pub fn heatmap(
         };
         use plotters::style::text_anchor::{HPos, VPos};
         for (c, name) in cols.iter().enumerate() {
-            let (px, py) = chart.backend_coord(&(c, 0));
+            let (px, py) = chart.backend_coord(&(c as f64, 0.0));
             let style = anchored(HPos::Center, VPos::Top);
             root.draw(&Text::new(name.clone(), (px + cell as i32 / 2, py + 4), style))
                 .map_err(e2)?;
         }
         for (r, name) in rows.iter().enumerate() {
-            let (px, py) = chart.backend_coord(&(0, nr - r));
+            let (px, py) = chart.backend_coord(&(0.0, (nr - r) as f64));
             let style = anchored(HPos::Right, VPos::Center);
             root.draw(&Text::new(name.clone(), (px - 4, py + cell as i32 / 2), style))
                 .map_err(e2)?;
@@ -180,10 +181,10 @@ pub fn heatmap(
                     (255.0 * (1.0 - 0.7 * t)) as u8,
                     (255.0 * (1.0 - 0.3 * t)) as u8,
                 );
-                let y = nr - 1 - r; // row 0 at the top
+                let (x, y) = (c as f64, (nr - 1 - r) as f64); // row 0 at the top
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(c, y), (c + 1, y + 1)],
+                        [(x, y), (x + 1.0, y + 1.0)],
                         color.filled(),
                     )))
                     .map_err(e2)?;
@@ -195,7 +196,7 @@ pub fn heatmap(
                         plotters::style::text_anchor::VPos::Center,
                     ),
                 );
-                let (px, py) = chart.backend_coord(&(c, y + 1));
+                let (px, py) = chart.backend_coord(&(x, y + 1.0));
                 let center = (px + cell as i32 / 2, py + cell as i32 / 2);
                 root.draw(&Text::new(label, center, style)).map_err(e2)?;
             }

@@ -91,3 +91,22 @@ fn correct_counts_argmax_hits() {
     let labels = tch::Tensor::from_slice(&[1i64, 0, 0]);
     assert_eq!(metrics::correct(&logits, &labels), 2);
 }
+
+#[test]
+fn a_heatmap_shades_cells_by_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confusion.png");
+    let names = |n: usize| (0..n).map(|i| format!("class {i}")).collect::<Vec<_>>();
+    let values = vec![vec![9.0, 0.0, 1.0], vec![0.0, 0.5, 0.0]];
+    dl_core::plot::heatmap(&path, "confusion", ("true", "predicted"), &names(2), &names(3), &values)
+        .unwrap();
+    let img = image::open(&path).unwrap().to_rgb8();
+    // 3 columns and 2 rows of 60-pixel cells plus the margins for labels.
+    assert_eq!(img.dimensions(), (3 * 60 + 200, 2 * 60 + 160));
+    // The largest value is drawn in the darkest blue, zeros in white.
+    let darkest = [(255.0 * 0.15) as u8, (255.0 * 0.3) as u8, (255.0 * 0.7) as u8];
+    assert!(img.pixels().any(|p| p.0 == darkest), "no cell in the darkest shade");
+    let err = dl_core::plot::heatmap(&path, "bad", ("r", "c"), &names(2), &names(3), &values[..1])
+        .unwrap_err();
+    assert!(err.to_string().contains("2 rows of 3"), "{err}");
+}
