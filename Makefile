@@ -7,8 +7,10 @@
 
 CARGO ?= cargo
 PYTHON ?= python3
-# Apps with a `bench` subcommand and a demo, in tour order (each app's issue adds it here).
-APPS := cnn-classifier
+# Apps in demo-tour order (each app's issue adds it here), and those with a `bench` subcommand
+# (basics is experiments about how deep learning works, with nothing to compare with PyTorch).
+APPS := basics cnn-classifier
+BENCH_APPS := cnn-classifier
 
 VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
 
@@ -35,4 +37,4 @@ test: setup
 	$(CARGO) test --workspace
 
 bench: setup
-	@CARGO=$(CARGO) tools/bench_table.sh $(APPS)
+	@CARGO=$(CARGO) tools/bench_table.sh $(BENCH_APPS)

@@ -1,5 +1,6 @@
 //! Integration tests, one module per app, compiled into a single binary (each test binary
 //! links libtorch, so one binary keeps the suite quick to build).
 
+mod basics;
 mod cnn_classifier;
 mod vocabulary;

@@ -98,8 +98,15 @@ fn a_heatmap_shades_cells_by_value() {
     let path = dir.path().join("confusion.png");
     let names = |n: usize| (0..n).map(|i| format!("class {i}")).collect::<Vec<_>>();
     let values = vec![vec![9.0, 0.0, 1.0], vec![0.0, 0.5, 0.0]];
-    dl_core::plot::heatmap(&path, "confusion", ("true", "predicted"), &names(2), &names(3), &values)
-        .unwrap();
+    dl_core::plot::heatmap(
+        &path,
+        "confusion",
+        ("true", "predicted"),
+        &names(2),
+        &names(3),
+        &values,
+    )
+    .unwrap();
     let img = image::open(&path).unwrap().to_rgb8();
     // 3 columns and 2 rows of 60-pixel cells plus the margins for labels.
     assert_eq!(img.dimensions(), (3 * 60 + 200, 2 * 60 + 160));

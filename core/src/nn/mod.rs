@@ -1,8 +1,12 @@
 //! The modules of the talk's vocabulary.
 //!
-//! Fully connected layers, convolutions, batch normalization and embeddings are tch's own
-//! (`tch::nn`), re-exported here: they are already what PyTorch has, with PyTorch's parameter
-//! names (`weight`, `bias`, `running_mean`, ...) and initialisations. This module adds what tch
+//! Fully connected layers, convolutions and embeddings are tch's own (`tch::nn`), re-exported
+//! here: they compute what PyTorch's do, with PyTorch's parameter names (`weight`, `bias`, ...).
+//! Their default initialisation is tch's, not PyTorch's: weights uniform in
+//! `±sqrt(6 / fan_in)` (Kaiming with the ReLU gain) where PyTorch draws from `±1/sqrt(fan_in)`,
+//! and convolution biases zero; pass a config with `ws_init` / `bs_init` for other schemes (the
+//! basics app's `activations` experiment shows how much this choice matters in a deep network).
+//! Batch normalization is wrapped to get PyTorch's initialisation. This module adds what tch
 //! lacks or spreads around: the activations as one named type, pooling and dropout as plain
 //! functions, the recurrent family with one explicit state type ([`Recurrent`]), and a
 //! finite-difference gradient check ([`gradcheck`]) that shows each module's backward pass is
