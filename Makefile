@@ -9,8 +9,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 # Apps in demo-tour order (each app's issue adds it here), and those with a `bench` subcommand
 # (basics is experiments about how deep learning works, with nothing to compare with PyTorch).
-APPS := basics cnn-classifier
-BENCH_APPS := cnn-classifier
+APPS := basics cnn-classifier dqn
+BENCH_APPS := cnn-classifier dqn
 
 VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
 

@@ -3,4 +3,5 @@
 
 mod basics;
 mod cnn_classifier;
+mod dqn;
 mod vocabulary;

@@ -14,7 +14,17 @@ where
     T: Serialize + DeserializeOwned + Default,
     O: Serialize,
 {
-    let mut table = to_table(&T::default(), "defaults")?;
+    resolve_from(&T::default(), file, overrides)
+}
+
+/// [`resolve`] from explicit `defaults` (for apps whose defaults depend on a setting, such as
+/// the environment an agent trains on).
+pub fn resolve_from<T, O>(defaults: &T, file: Option<&Path>, overrides: &O) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+    O: Serialize,
+{
+    let mut table = to_table(defaults, "defaults")?;
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let from_file: toml::Table = toml::from_str(&text)

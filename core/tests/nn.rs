@@ -320,3 +320,24 @@ fn recurrent_initialisation_is_pytorch_uniform() {
         assert!(lo < -0.9 * bound && hi > 0.9 * bound, "{name} should fill the range");
     }
 }
+
+#[test]
+fn pytorch_initialisation_draws_within_one_over_root_fan_in() {
+    let vs = VarStore::new(Device::Cpu);
+    let fc = nn::linear_pytorch(vs.root() / "fc", 400, 300);
+    let conv = nn::conv2d_pytorch(vs.root() / "conv", 16, 32, 5, Default::default());
+    let tch_default = nn::linear(vs.root() / "tch", 400, 300, Default::default());
+    let max = |t: &Tensor| t.abs().max().double_value(&[]);
+    let std = |t: &Tensor| t.std(true).double_value(&[]);
+    // Uniform in ±b has standard deviation b / sqrt(3).
+    for (w, b, fan_in) in
+        [(&fc.ws, fc.bs.as_ref().unwrap(), 400.0), (&conv.ws, conv.bs.as_ref().unwrap(), 400.0)]
+    {
+        let bound = 1.0 / f64::sqrt(fan_in);
+        assert!(max(w) <= bound && max(w) > 0.99 * bound, "{} vs {bound}", max(w));
+        assert!((std(w) / (bound / 3f64.sqrt()) - 1.0).abs() < 0.02, "{}", std(w));
+        assert!(max(b) <= bound && max(b) > 0.5 * bound);
+    }
+    // tch's own default is sqrt(6) times wider (Kaiming-uniform with the ReLU gain).
+    assert!(max(&tch_default.ws) > 2.0 / f64::sqrt(400.0));
+}

@@ -43,6 +43,34 @@ fn pytorch_batch_norm() -> BatchNormConfig {
     BatchNormConfig { ws_init: tch::nn::Init::Const(1.0), ..Default::default() }
 }
 
+/// PyTorch's default initialisation of a layer with `fan_in` inputs (`nn.Linear`, `nn.Conv2d`:
+/// Kaiming-uniform with `a = sqrt(5)`, which comes to uniform in `±1/sqrt(fan_in)`, for the
+/// weights and the biases alike).
+pub fn pytorch_init(fan_in: i64) -> tch::nn::Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    tch::nn::Init::Uniform { lo: -bound, up: bound }
+}
+
+/// A fully connected layer initialised as PyTorch's `nn.Linear` (tch's [`linear`] draws wider
+/// weights): what recipes tuned in PyTorch, such as CleanRL's, expect.
+pub fn linear_pytorch<'a>(vs: impl Borrow<Path<'a>>, inputs: i64, outputs: i64) -> Linear {
+    let init = pytorch_init(inputs);
+    linear(vs, inputs, outputs, LinearConfig { ws_init: init, bs_init: Some(init), bias: true })
+}
+
+/// A convolution initialised as PyTorch's `nn.Conv2d` (`fan_in = c_in x kernel x kernel`);
+/// `config`'s initialisers are replaced, its stride, padding and groups kept.
+pub fn conv2d_pytorch<'a>(
+    vs: impl Borrow<Path<'a>>,
+    c_in: i64,
+    c_out: i64,
+    kernel: i64,
+    config: ConvConfig,
+) -> Conv2D {
+    let init = pytorch_init(c_in / config.groups * kernel * kernel);
+    conv2d(vs, c_in, c_out, kernel, ConvConfig { ws_init: init, bs_init: init, ..config })
+}
+
 /// Max pooling over `kernel`×`kernel` windows with stride `kernel` (PyTorch's `MaxPool2d(k)`).
 pub fn max_pool2d(xs: &Tensor, kernel: i64) -> Tensor {
     xs.max_pool2d([kernel, kernel], [kernel, kernel], [0, 0], [1, 1], false)

@@ -1,0 +1,131 @@
+//! Environments: what the agent observes, the actions it has, and the rewards it gets.
+//!
+//! Every environment is an [`Environment`]; [`make`] builds one by name. Classic control comes
+//! from the pure-Rust `gymnasia` crate (or `gym-rs`, behind the `gym-rs` feature), Atari from the
+//! Arcade Learning Environment, and [`chain::Chain`] is a tiny deterministic task for tests.
+
+pub mod chain;
+
+use image::RgbImage;
+
+/// An observation: a small vector (classic control), or the newest preprocessed frame
+/// (Atari: 84x84 grayscale, u8; the stack of the last 4 is built by the caller).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Obs {
+    /// A state vector.
+    Vector(Vec<f32>),
+    /// One grayscale frame, row-major.
+    Frame(Vec<u8>),
+}
+
+impl Obs {
+    /// The state vector; panics on a frame (a programming error: the caller knows the kind).
+    pub fn vector(&self) -> &[f32] {
+        match self {
+            Obs::Vector(v) => v,
+            Obs::Frame(_) => panic!("expected a vector observation, got a frame"),
+        }
+    }
+
+    /// The frame; panics on a vector.
+    pub fn frame(&self) -> &[u8] {
+        match self {
+            Obs::Frame(f) => f,
+            Obs::Vector(_) => panic!("expected a frame observation, got a vector"),
+        }
+    }
+}
+
+/// What one step returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The observation after the action.
+    pub obs: Obs,
+    /// The reward, unclipped: the game's own score change.
+    pub reward: f64,
+    /// The episode ended in a terminal state (pole fell, game over): nothing to bootstrap from.
+    pub terminated: bool,
+    /// The episode was cut by a time limit: not terminal, the state still has a value.
+    pub truncated: bool,
+    /// A life was lost on this step (Atari); the game goes on.
+    pub life_lost: bool,
+}
+
+/// The shape of an environment's observations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObsSpace {
+    /// Vectors of this many numbers.
+    Vector(usize),
+    /// Grayscale frames of `height x width`.
+    Frame {
+        /// Rows.
+        height: i64,
+        /// Columns.
+        width: i64,
+    },
+}
+
+/// An episodic environment, gymnasium style.
+pub trait Environment {
+    /// The observation space.
+    fn obs_space(&self) -> ObsSpace;
+    /// Names of the actions, indexed by action.
+    fn action_names(&self) -> Vec<String>;
+    /// Starts a new episode (the first reset after creation uses the seed given to [`make`]).
+    fn reset(&mut self) -> Obs;
+    /// Takes `action` (an index into [`Environment::action_names`]).
+    fn step(&mut self, action: usize) -> Step;
+    /// The current screen as RGB, for GIFs.
+    fn render(&self) -> RgbImage;
+    /// Frames per second the screen is meant to be shown at.
+    fn fps(&self) -> u32 {
+        50
+    }
+}
+
+pub mod classic;
+
+/// Which implementation of classic control.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The `gymnasia` crate (pure Rust; the default).
+    Gymnasia,
+    /// The `gym-rs` crate (needs the `gym-rs` cargo feature, which builds SDL2).
+    GymRs,
+}
+
+/// What family an environment name belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// CartPole, MountainCar.
+    Classic,
+    /// The test chain.
+    Chain,
+}
+
+impl Kind {
+    /// The family of `name`, or an error naming the known environments.
+    pub fn of(name: &str) -> anyhow::Result<Kind> {
+        match name {
+            "cartpole" | "mountaincar" => Ok(Kind::Classic),
+            "chain" => Ok(Kind::Chain),
+            _ => anyhow::bail!("unknown environment {name:?}: use cartpole, mountaincar or chain"),
+        }
+    }
+}
+
+/// Builds environment `name` seeded with `seed`.
+pub fn make(name: &str, backend: Backend, seed: u64) -> anyhow::Result<Box<dyn Environment>> {
+    Kind::of(name)?;
+    if backend == Backend::GymRs {
+        anyhow::bail!("this build has no gym-rs backend: use --backend gymnasia");
+    }
+    Ok(match name {
+        "cartpole" => Box::new(classic::cartpole(seed)),
+        "mountaincar" => Box::new(classic::mountain_car(seed)),
+        _ => Box::new(chain::Chain::new(6)),
+    })
+}

@@ -1,0 +1,396 @@
+//! `dqn`: train Deep Q-Networks, watch them play, time them.
+//! See the crate's README for the algorithm, the commands and the measured results.
+
+use anyhow::{ensure, Result};
+use clap::{Parser, Subcommand};
+use dl_core::cli::RunArgs;
+use dl_core::device::{rng, DeviceSpec};
+use dqn::agent::Loss;
+use dqn::env::{self, Backend};
+use dqn::train::{self, RunOptions, TrainConfig};
+use dqn::{bench, render};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Deep Q-Networks (Mnih et al. 2015): CartPole and MountainCar in pure Rust.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an agent; writes a run directory with config, metrics, checkpoints and plots.
+    Train(Box<TrainArgs>),
+    /// Play episodes with a trained agent and report the scores; optionally record a GIF.
+    Play {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        checkpoint: PathBuf,
+        /// Episodes to play.
+        #[arg(long, default_value_t = 10)]
+        episodes: u64,
+        /// Exploration rate while playing (the paper evaluates at 0.01... 0.05).
+        #[arg(long, default_value_t = 0.01)]
+        epsilon: f64,
+        /// Record the first episode as an animated GIF.
+        #[arg(long, value_name = "FILE.gif")]
+        gif: Option<PathBuf>,
+        /// Size of the GIF's frames relative to the screen.
+        #[arg(long, default_value_t = 1.0)]
+        gif_scale: f32,
+        /// Seed of the episodes and of the exploration.
+        #[arg(long, default_value_t = 12345)]
+        seed: u64,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// Draw one metric of several runs as curves in one chart (e.g. the seeds of an experiment).
+    Curves {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The metric to draw.
+        #[arg(long, default_value = "eval_return")]
+        metric: String,
+        /// The PNG (or SVG) to write.
+        #[arg(long, value_name = "FILE.png")]
+        out: PathBuf,
+    },
+    /// The demo tour: a short CartPole training, then a GIF of the agent.
+    Demo {
+        /// Environment steps to train.
+        #[arg(long, default_value_t = 30_000)]
+        steps: u64,
+        /// Run directory (default: runs/dqn/demo-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Time CleanRL's CartPole loop and Nature-CNN updates (fixed configurations).
+    Bench {
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+        /// libtorch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// Timed CartPole steps (after 10k of warm-up).
+        #[arg(long, default_value_t = 30_000)]
+        steps: u64,
+        /// Timed Nature-CNN updates.
+        #[arg(long, default_value_t = 50)]
+        updates: u64,
+    },
+}
+
+/// Training flags; each overrides the `--config` file, which overrides the environment's
+/// defaults (CleanRL's).
+#[derive(clap::Args, Serialize)]
+struct TrainArgs {
+    /// cartpole or mountaincar [default: cartpole].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<String>,
+    /// Classic-control implementation [default: gymnasia].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<Backend>,
+    /// Environment steps [default: 500000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_steps: Option<u64>,
+    /// Adam's learning rate [default: 2.5e-4].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr: Option<f64>,
+    /// Replay memory capacity [default: 10000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buffer_size: Option<usize>,
+    /// Discount factor [default: 0.99].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gamma: Option<f64>,
+    /// Target update mix: 1 copies [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tau: Option<f64>,
+    /// Steps between target updates [default: 500].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_every: Option<u64>,
+    /// Minibatch size [default: 128].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<usize>,
+    /// Initial exploration rate [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_epsilon: Option<f64>,
+    /// Final exploration rate [default: 0.05].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_epsilon: Option<f64>,
+    /// Fraction of the steps over which epsilon decays [default: 0.5].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exploration_fraction: Option<f64>,
+    /// Transitions collected before learning [default: 10000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    learning_starts: Option<u64>,
+    /// Steps between updates [default: 10].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train_every: Option<u64>,
+    /// Double DQN targets.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    double: bool,
+    /// Regression loss [default: mse, CleanRL's].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<Loss>,
+    /// MLP hidden widths, comma-separated [default: 120,84].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hidden: Option<Vec<i64>>,
+    /// Steps between evaluations [default: 10000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_every: Option<u64>,
+    /// Episodes per evaluation [default: 10].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_episodes: Option<u64>,
+    /// Episodes of the final evaluation [default: 100].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    final_eval_episodes: Option<u64>,
+    /// Exploration rate while evaluating [default: 0.01].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_epsilon: Option<f64>,
+    /// Steps between checkpoints [default: 10000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint_every: Option<u64>,
+    /// Save the replay memory with each last checkpoint, so --resume continues exactly where
+    /// it stopped (costs the memory's size on disk).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    save_buffer: bool,
+    #[command(flatten)]
+    #[serde(skip)]
+    run: RunArgs,
+}
+
+/// The flags that override the configuration, with the shared `--seed`.
+#[derive(Serialize)]
+struct Overrides<'a> {
+    #[serde(flatten)]
+    args: &'a TrainArgs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let quiet = matches!(&cli.command, Command::Train(a) if a.run.quiet);
+    dl_core::cli::init(quiet);
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Resolves the training configuration: the environment's defaults, the TOML file, the flags.
+fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
+    let overrides = Overrides { args, seed: args.run.seed };
+    // The environment picks the defaults, so find it first (flag, else file, else cartpole).
+    let probe: TrainConfig = dl_core::config::resolve_from(
+        &TrainConfig::classic("cartpole"),
+        args.run.config.as_deref(),
+        &overrides,
+    )?;
+    let defaults = TrainConfig::defaults_for(&probe.env)?;
+    Ok(dl_core::config::resolve_from(&defaults, args.run.config.as_deref(), &overrides)?)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let config = resolve(&args)?;
+            let options = RunOptions {
+                device: args.run.device.resolve()?,
+                out: args.run.out.clone(),
+                resume: args.run.resume.clone(),
+                max_minutes: args.run.max_minutes,
+                quiet: args.run.quiet,
+            };
+            let summary = train::train(config, &options)?;
+            println!(
+                "final evaluation: {:.1} ± {:.1} over {} episodes after {} steps; run in {}",
+                summary.final_eval.mean(),
+                summary.final_eval.std(),
+                summary.final_eval.returns.len(),
+                summary.steps,
+                summary.dir.display()
+            );
+            Ok(())
+        }
+        Command::Play { checkpoint, episodes, epsilon, gif, gif_scale, seed, device } => {
+            ensure!(episodes > 0, "--episodes must be positive");
+            ensure!((0.0..=1.0).contains(&epsilon), "--epsilon must be in [0, 1]");
+            ensure!(gif_scale > 0.0 && gif_scale <= 4.0, "--gif-scale must be in (0, 4]");
+            let device = device.resolve()?;
+            let (config, state, nets) = train::load(&checkpoint, device)?;
+            let mut env = env::make(&config.env, config.backend, seed)?;
+            ensure!(
+                env.action_names() == state.actions,
+                "the checkpoint's actions {:?} are not those of {} ({:?})",
+                state.actions,
+                config.env,
+                env.action_names()
+            );
+            let mut frames = Vec::new();
+            let mut explore = rng(seed, "play");
+            let fps = env.fps();
+            let record = gif.is_some();
+            let eval = train::evaluate(
+                &nets.online,
+                env.as_mut(),
+                episodes,
+                epsilon,
+                &mut explore,
+                device,
+                |e, episode| {
+                    if record && episode == 0 {
+                        frames.push(e.render());
+                    }
+                },
+            );
+            for (i, (r, l)) in eval.returns.iter().zip(&eval.lengths).enumerate() {
+                println!("episode {:>3}: return {r:>8.1} in {l} steps", i + 1);
+            }
+            println!(
+                "{}: mean return {:.1} ± {:.1} over {episodes} episodes (epsilon {epsilon})",
+                config.env,
+                eval.mean(),
+                eval.std()
+            );
+            if let Some(path) = gif {
+                render::write_gif(&path, &frames, fps, gif_scale)?;
+                println!("wrote {} ({} frames)", path.display(), frames.len());
+            }
+            Ok(())
+        }
+        Command::Demo { steps, out } => {
+            ensure!(steps > 1000, "--steps must exceed 1000");
+            let mut config = TrainConfig::classic("cartpole");
+            config.total_steps = steps;
+            config.learning_starts = 1000;
+            config.exploration_fraction = 0.3;
+            config.eval_every = 10_000;
+            config.final_eval_episodes = 10;
+            let options = RunOptions {
+                device: DeviceSpec::Auto.resolve()?,
+                out,
+                resume: None,
+                max_minutes: None,
+                quiet: true,
+            };
+            let summary = train::train(config, &options)?;
+            println!(
+                "CartPole after {steps} steps: {:.1} ± {:.1} over {} episodes (a random policy scores about 22)",
+                summary.final_eval.mean(),
+                summary.final_eval.std(),
+                summary.final_eval.returns.len()
+            );
+            let device = DeviceSpec::Auto.resolve()?;
+            let (config, _, nets) = train::load(&summary.dir, device)?;
+            let mut env = env::make(&config.env, config.backend, 7)?;
+            let mut frames = Vec::new();
+            let mut explore = rng(7, "play");
+            let fps = env.fps();
+            train::evaluate(&nets.online, env.as_mut(), 1, 0.0, &mut explore, device, |e, _| {
+                frames.push(e.render())
+            });
+            let path = summary.dir.join("cartpole.gif");
+            render::write_gif(&path, &frames, fps, 0.5)?;
+            println!("wrote {} ({} frames)", path.display(), frames.len());
+            Ok(())
+        }
+        Command::Curves { runs, metric, out } => {
+            let mut series = Vec::new();
+            for dir in &runs {
+                let records = dl_core::metrics::read(&dir.join("metrics.jsonl"))?;
+                let points: Vec<(f64, f64)> = records
+                    .iter()
+                    .filter_map(|r| r.values.get(&metric).map(|v| (r.step as f64, *v)))
+                    .collect();
+                ensure!(!points.is_empty(), "{} has no {metric:?} values", dir.display());
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                series.push(dl_core::plot::Series { name: name.unwrap_or_default(), points });
+            }
+            dl_core::plot::line_chart(&out, &metric, "environment steps", &series)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Bench { device, threads, steps, updates } => {
+            ensure!(
+                threads > 0 && steps > 0 && updates > 0,
+                "--threads, --steps and --updates must be positive"
+            );
+            tch::set_num_threads(threads);
+            let device = device.resolve()?;
+            let sps = bench::cartpole_steps_per_s(device, steps)?;
+            println!("bench: app=dqn metric=env_steps_per_s value={sps:.1} unit=steps/s");
+            let ups = bench::atari_updates_per_s(device, updates)?;
+            println!("bench: app=dqn metric=updates_per_s value={ups:.2} unit=updates/s");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_the_environments_defaults() {
+        let cli = Cli::try_parse_from([
+            "dqn",
+            "train",
+            "--env",
+            "cartpole",
+            "--total-steps",
+            "5000",
+            "--double",
+            "--lr",
+            "0.001",
+            "--hidden",
+            "64,64",
+            "--seed",
+            "3",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else { panic!("not train") };
+        let config = resolve(&args).unwrap();
+        let mut expected = TrainConfig::classic("cartpole");
+        expected.total_steps = 5000;
+        expected.double = true;
+        expected.lr = 0.001;
+        expected.hidden = vec![64, 64];
+        expected.seed = 3;
+        assert_eq!(config, expected);
+    }
+}
