@@ -239,3 +239,156 @@ fn cartpole_follows_gymnasium() {
     assert_eq!(img.dimensions(), (600, 400));
     assert!(img.pixels().any(|p| p.0 != [255, 255, 255]));
 }
+
+mod atari_wrappers {
+    use dqn::env::atari::{self, Atari, AtariOptions, Emulator, FIRE, NOOP};
+    use dqn::env::{Environment, Obs};
+    use dqn::train::Stacker;
+    use tch::Device;
+
+    /// A scripted console with a 4x4 screen: every pixel shows the frame number times 10, and a
+    /// "sprite" at the top-left pixel is drawn (255) on odd frames only, as Atari sprites
+    /// flicker. Each frame pays 1; lives are lost at the listed frames; the game ends at
+    /// `over_at`.
+    struct Fake {
+        frame: u32,
+        lives: i32,
+        loses_life_at: Vec<u32>,
+        over_at: u32,
+        actions: Vec<(i32, String)>,
+        log: Vec<i32>,
+    }
+
+    impl Fake {
+        fn new(with_fire: bool) -> Fake {
+            let mut actions = vec![(NOOP, "NOOP".to_string())];
+            if with_fire {
+                actions.push((FIRE, "FIRE".into()));
+            }
+            actions.extend([(3, "RIGHT".to_string()), (4, "LEFT".to_string())]);
+            Fake {
+                frame: 0,
+                lives: 3,
+                loses_life_at: vec![],
+                over_at: u32::MAX,
+                actions,
+                log: vec![],
+            }
+        }
+    }
+
+    impl Emulator for Fake {
+        fn actions(&mut self) -> Vec<(i32, String)> {
+            self.actions.clone()
+        }
+        fn act(&mut self, action: i32) -> i32 {
+            self.log.push(action);
+            self.frame += 1;
+            if self.loses_life_at.contains(&self.frame) {
+                self.lives -= 1;
+            }
+            1
+        }
+        fn game_over(&mut self) -> bool {
+            self.frame >= self.over_at
+        }
+        fn lives(&mut self) -> i32 {
+            self.lives
+        }
+        fn reset(&mut self) {
+            self.frame = 0;
+            self.lives = 3;
+            self.log.clear();
+        }
+        fn screen_size(&mut self) -> (usize, usize) {
+            (4, 4)
+        }
+        fn screen_rgb(&mut self, out: &mut [u8]) {
+            let v = (self.frame * 10).min(250) as u8;
+            out.fill(v);
+            if self.frame % 2 == 1 {
+                out[..3].fill(255);
+            }
+        }
+    }
+
+    fn options(noop_max: u32) -> AtariOptions {
+        AtariOptions { noop_max, frame_skip: 4, size: 4, max_steps: 1000 }
+    }
+
+    #[test]
+    fn pooling_grayscale_and_area_resizing_have_their_textbook_values() {
+        assert_eq!(atari::max_pool(&[1, 5, 3], &[4, 2, 3]), [4, 5, 3]);
+        let rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
+        assert_eq!(atari::grayscale(&rgb), [76, 150, 29, 255]);
+        assert_eq!(atari::resize_area(&[7; 16], (4, 4), (2, 2)), [7; 4]);
+        assert_eq!(atari::resize_area(&[0, 0, 200, 200, 0, 0, 200, 200], (2, 4), (1, 2)), [0, 200]);
+        // 3 -> 2 pixels: each output covers one and a half inputs.
+        assert_eq!(atari::resize_area(&[0, 90, 180], (1, 3), (1, 2)), [30, 150]);
+        assert_eq!(
+            [atari::clip_reward(-3.0), atari::clip_reward(0.0), atari::clip_reward(7.0)],
+            [-1.0, 0.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn frame_skip_sums_rewards_and_pools_the_last_two_frames() {
+        let mut env = Atari::new(Fake::new(false), options(0), 0);
+        env.reset();
+        let step = env.step(1); // RIGHT, four frames: 1, 2, 3, 4
+        assert_eq!(step.reward, 4.0);
+        assert_eq!(env.emulator().log, [3, 3, 3, 3]);
+        let Obs::Frame(f) = step.obs else { panic!("a frame") };
+        // max(frame 3, frame 4): background 40, and the sprite drawn on frame 3 only.
+        assert_eq!(f[0], 255, "the flickering sprite survives the pooling");
+        assert_eq!(f[15], 40);
+    }
+
+    #[test]
+    fn losing_a_life_ends_the_episode_for_learning_not_for_scoring() {
+        let mut fake = Fake::new(false);
+        fake.loses_life_at = vec![6];
+        fake.over_at = 11;
+        let mut env = Atari::new(fake, options(0), 0);
+        env.reset();
+        let first = env.step(0); // frames 1-4
+        assert!(!first.life_lost && !first.terminated);
+        let second = env.step(0); // frames 5-8: the life lost at frame 6
+        assert!(second.life_lost && !second.terminated);
+        let third = env.step(0); // frames 9-11: game over mid-skip
+        assert!(third.terminated && !third.life_lost);
+        assert_eq!(third.reward, 3.0, "the rewards up to the end, not beyond");
+    }
+
+    #[test]
+    fn no_op_starts_take_one_to_thirty_noops_and_fire_starts_press_fire() {
+        let mut env = Atari::new(Fake::new(false), options(30), 7);
+        let mut counts = Vec::new();
+        for _ in 0..300 {
+            env.reset();
+            let noops = env.last_noops;
+            counts.push(noops);
+            assert_eq!(env.emulator().log, vec![NOOP; noops as usize]);
+        }
+        assert_eq!((*counts.iter().min().unwrap(), *counts.iter().max().unwrap()), (1, 30));
+        let mut fire = Atari::new(Fake::new(true), options(3), 7);
+        fire.reset();
+        let log = &fire.emulator().log;
+        assert_eq!(log[log.len() - 2..], [FIRE, 3], "FIRE, then the game's second action");
+        assert_eq!(fire.action_names(), ["NOOP", "FIRE", "RIGHT", "LEFT"]);
+    }
+
+    #[test]
+    fn a_stack_puts_the_newest_frame_last() {
+        let frame = |v: u8| Obs::Frame(vec![v; 4]);
+        let mut stacker = Stacker::new(4);
+        stacker.reset(&frame(1));
+        stacker.push(&frame(2));
+        stacker.push(&frame(3));
+        let t = stacker.input(&frame(3), Device::Cpu);
+        assert_eq!(t.size(), [1, 4, 2, 2]);
+        let v = Vec::<u8>::try_from(t.flatten(0, -1)).unwrap();
+        let firsts: Vec<u8> = v.chunks(4).map(|c| c[0]).collect();
+        assert_eq!(firsts, [1, 1, 2, 3]);
+    }
+}

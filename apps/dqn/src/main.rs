@@ -153,6 +153,14 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     loss: Option<Loss>,
+    /// Learn from the sign of rewards (Atari's reward clipping).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    clip_rewards: bool,
+    /// A lost life ends the episode for learning, not for scoring (Atari).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    episodic_life: bool,
     /// MLP hidden widths, comma-separated [default: 120,84].
     #[arg(long, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]

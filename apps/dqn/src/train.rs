@@ -4,6 +4,7 @@
 //! memory; copy the online network into the target network every `target_every` steps.
 
 use crate::agent::{self, Epsilon, Loss};
+use crate::env::atari::clip_reward;
 use crate::env::{self, Environment, Obs, ObsSpace};
 use crate::model::{QNet, QNetSpec};
 use crate::replay::{Batch, FrameReplay, VectorReplay};
@@ -59,6 +60,12 @@ pub struct TrainConfig {
     pub double: bool,
     /// Regression loss.
     pub loss: Loss,
+    /// Learn from the sign of each reward (Atari), not its value; scores stay real.
+    #[serde(default)]
+    pub clip_rewards: bool,
+    /// Treat the loss of a life as the end of an episode for learning (Atari), not for scoring.
+    #[serde(default)]
+    pub episodic_life: bool,
     /// Hidden widths of the MLP (classic control).
     pub hidden: Vec<i64>,
     /// Steps between evaluations (0: only at the end).
@@ -97,6 +104,8 @@ impl TrainConfig {
             train_every: 10,
             double: false,
             loss: Loss::Mse,
+            clip_rewards: false,
+            episodic_life: false,
             hidden: vec![120, 84],
             eval_every: 10_000,
             eval_episodes: 10,
@@ -611,7 +620,9 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         let s = env.step(action);
         episode_return += s.reward;
         episode_length += 1;
-        memory.push(&obs, action, s.reward as f32, s.terminated, &s.obs);
+        let reward = if config.clip_rewards { clip_reward(s.reward) } else { s.reward as f32 };
+        let terminal = s.terminated || (config.episodic_life && s.life_lost);
+        memory.push(&obs, action, reward, terminal, &s.obs);
         step += 1;
         if s.terminated || s.truncated {
             state.episodes += 1;

@@ -4,6 +4,7 @@
 //! from the pure-Rust `gymnasia` crate (or `gym-rs`, behind the `gym-rs` feature), Atari from the
 //! Arcade Learning Environment, and [`chain::Chain`] is a tiny deterministic task for tests.
 
+pub mod atari;
 pub mod chain;
 
 use image::RgbImage;
