@@ -392,3 +392,50 @@ mod atari_wrappers {
         assert_eq!(firsts, [1, 1, 2, 3]);
     }
 }
+
+mod ale_games {
+    use dqn::env::ale::{self, AleConsole};
+    use dqn::env::atari::Emulator;
+    use dqn::env::{self, Backend, ObsSpace};
+
+    #[test]
+    fn pong_resets_steps_shows_its_screen_scores_and_ends() {
+        let mut console = AleConsole::new("pong", 0).unwrap();
+        assert_eq!(console.screen_size(), (210, 160));
+        let names: Vec<String> = console.actions().into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, ["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"]);
+        let mut screen = vec![0u8; 210 * 160 * 3];
+        console.screen_rgb(&mut screen);
+        assert!(screen.iter().any(|&p| p != screen[0]), "the screen shows something");
+
+        let mut env = env::make("pong", Backend::Gymnasia, 0).unwrap();
+        assert_eq!(env.obs_space(), ObsSpace::Frame { height: 84, width: 84 });
+        let obs = env.reset();
+        assert_eq!(obs.frame().len(), 84 * 84);
+        let mut rng = dl_core::device::rng(0, "pong");
+        let (mut score, mut steps, mut nonzero) = (0.0, 0, 0);
+        loop {
+            let s = env.step(rand::Rng::random_range(&mut rng, 0..6));
+            score += s.reward;
+            nonzero += usize::from(s.reward != 0.0);
+            steps += 1;
+            if s.terminated || s.truncated {
+                assert!(s.terminated, "a random Pong game ends by losing, not by the time limit");
+                break;
+            }
+        }
+        // A random player loses 21 points to the computer, winning few if any.
+        assert!(nonzero >= 21 && score <= -15.0, "score {score} after {steps} steps");
+        assert_eq!(env.render().dimensions(), (160, 210));
+    }
+
+    #[test]
+    fn games_are_found_by_name_and_unknown_ones_refused() {
+        assert!(
+            ale::is_game("breakout") && ale::is_game("space-invaders") && ale::is_game("ms_pacman")
+        );
+        assert_eq!(ale::games().len(), 62);
+        let err = env::make("pongg", Backend::Gymnasia, 0).err().unwrap().to_string();
+        assert!(err.contains("unknown environment") && err.contains("pong"), "{err}");
+    }
+}

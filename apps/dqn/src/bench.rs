@@ -80,3 +80,22 @@ pub fn atari_updates_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
     sync();
     Ok(timed as f64 / start.elapsed().as_secs_f64())
 }
+
+/// Raw emulator frames per second: Pong with random actions from its minimal set, one frame
+/// per call, resetting at game over; no preprocessing.
+#[cfg(feature = "atari")]
+pub fn pong_frames_per_s(frames: u64) -> anyhow::Result<f64> {
+    use crate::env::atari::Emulator;
+    use rand::Rng;
+    let mut console = crate::env::ale::AleConsole::new("pong", 0)?;
+    let actions: Vec<i32> = console.actions().into_iter().map(|(id, _)| id).collect();
+    let mut rng = rng(0, "bench");
+    let start = Instant::now();
+    for _ in 0..frames {
+        console.act(actions[rng.random_range(0..actions.len())]);
+        if console.game_over() {
+            console.reset();
+        }
+    }
+    Ok(frames as f64 / start.elapsed().as_secs_f64())
+}

@@ -1,13 +1,13 @@
 //! `dqn`: Deep Q-Networks (Mnih et al. 2015) on classic control and Atari.
 //! See the crate's README for the algorithm, the commands and the measured results.
 //!
-//! - [`env`]: environments behind one trait (classic control from `gymnasia`, a test chain);
+//! - [`env`](mod@env): environments behind one trait (classic control from `gymnasia`, a test chain);
 //! - [`replay`]: replay memories, including one that stores each Atari frame once;
 //! - [`model`]: the Q-networks (an MLP, the Nature CNN);
 //! - [`agent`]: the TD target (DQN and Double DQN), the loss, epsilon-greedy exploration;
 //! - [`train`]: the training loop, evaluation, checkpoints;
 //! - [`render`]: frames and animated GIFs of episodes;
-//! - [`bench`]: the fixed benchmarks.
+//! - [`bench`](mod@bench): the fixed benchmarks.
 
 pub mod agent;
 pub mod bench;

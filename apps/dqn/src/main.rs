@@ -12,7 +12,8 @@ use dqn::{bench, render};
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Deep Q-Networks (Mnih et al. 2015): CartPole and MountainCar in pure Rust.
+/// Deep Q-Networks (Mnih et al. 2015): CartPole and MountainCar in pure Rust, Atari games
+/// through the Arcade Learning Environment.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -89,7 +90,7 @@ enum Command {
 /// defaults (CleanRL's).
 #[derive(clap::Args, Serialize)]
 struct TrainArgs {
-    /// cartpole or mountaincar [default: cartpole].
+    /// cartpole, mountaincar, or an Atari game: pong, breakout, ... [default: cartpole].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     env: Option<String>,
@@ -356,6 +357,13 @@ fn run(cli: Cli) -> Result<()> {
             let device = device.resolve()?;
             let sps = bench::cartpole_steps_per_s(device, steps)?;
             println!("bench: app=dqn metric=env_steps_per_s value={sps:.1} unit=steps/s");
+            #[cfg(feature = "atari")]
+            {
+                let fps = bench::pong_frames_per_s(20_000)?;
+                println!(
+                    "bench: app=dqn metric=ale_pong_frames_per_s value={fps:.0} unit=frames/s"
+                );
+            }
             let ups = bench::atari_updates_per_s(device, updates)?;
             println!("bench: app=dqn metric=updates_per_s value={ups:.2} unit=updates/s");
             Ok(())

@@ -117,10 +117,34 @@ impl TrainConfig {
         }
     }
 
+    /// CleanRL's `dqn_atari.py` defaults: 10M steps, Adam 1e-4, a million-transition memory,
+    /// batch 32, a target copy every 1000 steps, an update every 4 steps after 80k, epsilon from
+    /// 1 to 0.01 over the first 10 %; rewards clipped, a lost life terminal for learning.
+    pub fn atari(env: &str) -> TrainConfig {
+        TrainConfig {
+            total_steps: 10_000_000,
+            lr: 1e-4,
+            buffer_size: 1_000_000,
+            target_every: 1000,
+            batch_size: 32,
+            end_epsilon: 0.01,
+            exploration_fraction: 0.1,
+            learning_starts: 80_000,
+            train_every: 4,
+            clip_rewards: true,
+            episodic_life: true,
+            eval_every: 250_000,
+            final_eval_episodes: 10,
+            checkpoint_every: 100_000,
+            ..TrainConfig::classic(env)
+        }
+    }
+
     /// The defaults for `env`.
     pub fn defaults_for(env: &str) -> Result<TrainConfig> {
         match env::Kind::of(env)? {
             env::Kind::Classic | env::Kind::Chain => Ok(TrainConfig::classic(env)),
+            env::Kind::Atari => Ok(TrainConfig::atari(env)),
         }
     }
 

@@ -4,6 +4,8 @@
 //! from the pure-Rust `gymnasia` crate (or `gym-rs`, behind the `gym-rs` feature), Atari from the
 //! Arcade Learning Environment, and [`chain::Chain`] is a tiny deterministic task for tests.
 
+#[cfg(feature = "atari")]
+pub mod ale;
 pub mod atari;
 pub mod chain;
 
@@ -105,6 +107,8 @@ pub enum Kind {
     Classic,
     /// The test chain.
     Chain,
+    /// An Atari game bundled with the `ale` crate.
+    Atari,
 }
 
 impl Kind {
@@ -113,7 +117,16 @@ impl Kind {
         match name {
             "cartpole" | "mountaincar" => Ok(Kind::Classic),
             "chain" => Ok(Kind::Chain),
-            _ => anyhow::bail!("unknown environment {name:?}: use cartpole, mountaincar or chain"),
+            #[cfg(feature = "atari")]
+            _ if ale::is_game(name) => Ok(Kind::Atari),
+            _ => anyhow::bail!(
+                "unknown environment {name:?}: use cartpole, mountaincar{}",
+                if cfg!(feature = "atari") {
+                    " or an Atari game (pong, breakout, space_invaders, ...)"
+                } else {
+                    " (this build has no Atari games: build with the atari feature)"
+                }
+            ),
         }
     }
 }
@@ -127,6 +140,13 @@ pub fn make(name: &str, backend: Backend, seed: u64) -> anyhow::Result<Box<dyn E
     Ok(match name {
         "cartpole" => Box::new(classic::cartpole(seed)),
         "mountaincar" => Box::new(classic::mountain_car(seed)),
-        _ => Box::new(chain::Chain::new(6)),
+        "chain" => Box::new(chain::Chain::new(6)),
+        #[cfg(feature = "atari")]
+        game => {
+            let console = ale::AleConsole::new(game, seed)?;
+            Box::new(atari::Atari::new(console, atari::AtariOptions::default(), seed))
+        }
+        #[cfg(not(feature = "atari"))]
+        _ => unreachable!("Kind::of accepted {name:?}"),
     })
 }
