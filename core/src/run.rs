@@ -74,6 +74,28 @@ impl Run {
         })
     }
 
+    /// Opens the run a training command works in: with `resume`, the run in that directory, its
+    /// saved configuration (`config` is ignored) and its `last` checkpoint to load; otherwise a
+    /// new run for `config` (validate it first: this writes the directory).
+    pub fn start<C: Serialize + DeserializeOwned>(
+        app: &str,
+        out: Option<&Path>,
+        resume: Option<&Path>,
+        config: C,
+    ) -> Result<(C, Run, Option<PathBuf>)> {
+        let Some(dir) = resume else {
+            let run = Run::create(app, out, &config)?;
+            return Ok((config, run, None));
+        };
+        let config: C = Run::read_config(dir)?;
+        let last = dir.join("checkpoints").join("last.safetensors");
+        if !crate::checkpoint::Paths::of(&last).sidecar.is_file() {
+            return Err(Error::bad_file(dir, "cannot be resumed: it has no last checkpoint"));
+        }
+        let sidecar = crate::checkpoint::read_sidecar(&last, app)?;
+        Ok((config, Run::resume(dir, sidecar.step)?, Some(last)))
+    }
+
     /// Reads the `config.toml` of run directory `dir`.
     pub fn read_config<T: DeserializeOwned>(dir: &Path) -> Result<T> {
         let path = dir.join("config.toml");

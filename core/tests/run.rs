@@ -117,3 +117,16 @@ fn a_heatmap_shades_cells_by_value() {
         .unwrap_err();
     assert!(err.to_string().contains("2 rows of 3"), "{err}");
 }
+
+#[test]
+fn starting_creates_a_run_or_resumes_one_that_has_a_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = Config { lr: 0.5, layers: 3 };
+    let (got, _run, last) = Run::start("demo", Some(&out), None, config).unwrap();
+    assert_eq!((got.layers, last), (3, None));
+    // No checkpoint yet: nothing to resume from, one clear sentence.
+    let other = Config { lr: 9.0, layers: 9 };
+    let err = Run::start("demo", None, Some(&out), other).unwrap_err().to_string();
+    assert!(err.contains("cannot be resumed: it has no last checkpoint"), "{err}");
+}

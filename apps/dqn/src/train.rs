@@ -562,21 +562,11 @@ pub fn load(path: &Path, device: Device) -> Result<(TrainConfig, AgentState, Net
 
 /// Trains a DQN agent.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
-    let (config, mut run, resume_from) = match &options.resume {
-        Some(dir) => {
-            let config: TrainConfig = Run::read_config(dir)?;
-            let last = dir.join("checkpoints").join("last.safetensors");
-            let sidecar = checkpoint::read_sidecar(&last, APP).with_context(|| {
-                format!("{} cannot be resumed: it has no last checkpoint", dir.display())
-            })?;
-            (config, Run::resume(dir, sidecar.step)?, Some(last))
-        }
-        None => {
-            config.validate()?;
-            let run = Run::create(APP, options.out.as_deref(), &config)?;
-            (config, run, None)
-        }
-    };
+    if options.resume.is_none() {
+        config.validate()?;
+    }
+    let (config, mut run, resume_from) =
+        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
     let device = options.device;
     seed_all(config.seed);
     let mut env = env::make(&config.env, config.backend, config.seed)?;
