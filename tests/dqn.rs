@@ -2,7 +2,7 @@
 
 use dl_core::device::rng_guard;
 use dqn::agent::{self, Epsilon};
-use dqn::env::{self, chain::Chain, Backend, Obs};
+use dqn::env::{self, chain::Chain, Backend, Obs, ObsSpace};
 use dqn::replay::{FrameReplay, VectorReplay};
 use dqn::train::{self, RunOptions, Stacker, TrainConfig};
 use integration_tests::scalar;
@@ -54,7 +54,7 @@ fn frame_stacks_rebuilt_from_single_frames_equal_the_stacks_an_agent_sees() {
     let mut expected = std::collections::HashMap::new();
     for (episode, length) in [5u8, 1, 9, 3, 12, 2, 7].into_iter().enumerate() {
         let episode = episode as u8;
-        let mut stacker = Stacker::new(4);
+        let mut stacker = Stacker::new(4, ObsSpace::Frame { height: 2, width: 2 });
         let first = Obs::Frame(frame(episode, 0));
         stacker.reset(&first);
         memory.start_episode(first.frame());
@@ -242,7 +242,7 @@ fn cartpole_follows_gymnasium() {
 
 mod atari_wrappers {
     use dqn::env::atari::{self, Atari, AtariOptions, Emulator, FIRE, NOOP};
-    use dqn::env::{Environment, Obs};
+    use dqn::env::{Environment, Obs, ObsSpace};
     use dqn::train::Stacker;
     use tch::Device;
 
@@ -381,7 +381,7 @@ mod atari_wrappers {
     #[test]
     fn a_stack_puts_the_newest_frame_last() {
         let frame = |v: u8| Obs::Frame(vec![v; 4]);
-        let mut stacker = Stacker::new(4);
+        let mut stacker = Stacker::new(4, ObsSpace::Frame { height: 2, width: 2 });
         stacker.reset(&frame(1));
         stacker.push(&frame(2));
         stacker.push(&frame(3));

@@ -1,7 +1,7 @@
 //! The DQN update: the temporal-difference target, the loss, and exploration.
 
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// How far the target looks: the TD target of Mnih et al. (2015), or the Double DQN target of
 /// van Hasselt et al. (2016).
@@ -81,6 +81,6 @@ impl Epsilon {
 
 /// The greedy action of each row of `q` (`[B, actions]`).
 pub fn greedy(q: &Tensor) -> Vec<i64> {
-    Vec::<i64>::try_from(q.argmax(1, false).to_kind(Kind::Int64).to_device(tch::Device::Cpu))
+    Vec::<i64>::try_from(q.argmax(1, false).to_device(tch::Device::Cpu))
         .expect("argmax gives integers")
 }

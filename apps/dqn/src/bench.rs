@@ -27,7 +27,7 @@ pub fn cartpole_steps_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
     let mut memory = Memory::new(env.obs_space(), 10_000);
     let epsilon = Epsilon { start: 1.0, end: 0.05, duration: 250_000 };
     let (mut explore, mut replay) = (rng(0, "explore"), rng(0, "replay"));
-    let stacker = Stacker::new(4);
+    let stacker = Stacker::new(4, env.obs_space());
     let mut obs = env.reset();
     let warmup = 10_000;
     let mut start = Instant::now();

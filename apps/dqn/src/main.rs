@@ -4,9 +4,9 @@
 use anyhow::{ensure, Result};
 use clap::{Parser, Subcommand};
 use dl_core::cli::RunArgs;
-use dl_core::device::{rng, DeviceSpec};
+use dl_core::device::DeviceSpec;
 use dqn::agent::Loss;
-use dqn::env::{self, Backend};
+use dqn::env::Backend;
 use dqn::train::{self, RunOptions, TrainConfig};
 use dqn::{bench, render};
 use serde::Serialize;
@@ -254,45 +254,27 @@ fn run(cli: Cli) -> Result<()> {
             ensure!(episodes > 0, "--episodes must be positive");
             ensure!((0.0..=1.0).contains(&epsilon), "--epsilon must be in [0, 1]");
             ensure!(gif_scale > 0.0 && gif_scale <= 4.0, "--gif-scale must be in (0, 4]");
-            let device = device.resolve()?;
-            let (config, state, nets) = train::load(&checkpoint, device)?;
-            let mut env = env::make(&config.env, config.backend, seed)?;
-            ensure!(
-                env.action_names() == state.actions,
-                "the checkpoint's actions {:?} are not those of {} ({:?})",
-                state.actions,
-                config.env,
-                env.action_names()
-            );
-            let mut frames = Vec::new();
-            let mut explore = rng(seed, "play");
-            let fps = env.fps();
-            let record = gif.is_some();
-            let eval = train::evaluate(
-                &nets.online,
-                env.as_mut(),
+            let played = train::play(
+                &checkpoint,
                 episodes,
                 epsilon,
-                &mut explore,
-                device,
-                |e, episode| {
-                    if record && episode == 0 {
-                        frames.push(e.render());
-                    }
-                },
-            );
+                seed,
+                gif.is_some(),
+                device.resolve()?,
+            )?;
+            let eval = &played.eval;
             for (i, (r, l)) in eval.returns.iter().zip(&eval.lengths).enumerate() {
                 println!("episode {:>3}: return {r:>8.1} in {l} steps", i + 1);
             }
             println!(
                 "{}: mean return {:.1} ± {:.1} over {episodes} episodes (epsilon {epsilon})",
-                config.env,
+                played.env,
                 eval.mean(),
                 eval.std()
             );
             if let Some(path) = gif {
-                render::write_gif(&path, &frames, fps, gif_scale)?;
-                println!("wrote {} ({} frames)", path.display(), frames.len());
+                render::write_gif(&path, &played.frames, played.fps, gif_scale)?;
+                println!("wrote {} ({} frames)", path.display(), played.frames.len());
             }
             Ok(())
         }
@@ -318,18 +300,10 @@ fn run(cli: Cli) -> Result<()> {
                 summary.final_eval.std(),
                 summary.final_eval.returns.len()
             );
-            let device = DeviceSpec::Auto.resolve()?;
-            let (config, _, nets) = train::load(&summary.dir, device)?;
-            let mut env = env::make(&config.env, config.backend, 7)?;
-            let mut frames = Vec::new();
-            let mut explore = rng(7, "play");
-            let fps = env.fps();
-            train::evaluate(&nets.online, env.as_mut(), 1, 0.0, &mut explore, device, |e, _| {
-                frames.push(e.render())
-            });
+            let played = train::play(&summary.dir, 1, 0.0, 7, true, options.device)?;
             let path = summary.dir.join("cartpole.gif");
-            render::write_gif(&path, &frames, fps, 0.5)?;
-            println!("wrote {} ({} frames)", path.display(), frames.len());
+            render::write_gif(&path, &played.frames, played.fps, 0.5)?;
+            println!("wrote {} ({} frames)", path.display(), played.frames.len());
             Ok(())
         }
         Command::Curves { runs, metric, out } => {

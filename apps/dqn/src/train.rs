@@ -285,12 +285,13 @@ impl Networks {
 pub struct Stacker {
     frames: std::collections::VecDeque<Vec<u8>>,
     size: usize,
+    space: ObsSpace,
 }
 
 impl Stacker {
-    /// Keeps the last `size` frames.
-    pub fn new(size: usize) -> Stacker {
-        Stacker { frames: Default::default(), size }
+    /// Keeps the last `size` observations of `space` (only frames are stacked).
+    pub fn new(size: usize, space: ObsSpace) -> Stacker {
+        Stacker { frames: Default::default(), size, space }
     }
 
     /// Starts an episode: a frame observation fills every slot of the stack (as gymnasium's
@@ -312,13 +313,16 @@ impl Stacker {
 
     /// The network input for `obs` (the newest observation): `[1, ...]`.
     pub fn input(&self, obs: &Obs, device: Device) -> Tensor {
-        match obs {
-            Obs::Vector(v) => Tensor::from_slice(v).unsqueeze(0).to_device(device),
-            Obs::Frame(f) => {
-                let (n, len) = (self.size as i64, f.len() as i64);
-                let side = (len as f64).sqrt() as i64;
+        match (obs, self.space) {
+            (Obs::Vector(v), _) => Tensor::from_slice(v).unsqueeze(0).to_device(device),
+            (Obs::Frame(_), ObsSpace::Frame { height, width }) => {
                 let flat: Vec<u8> = self.frames.iter().flatten().copied().collect();
-                Tensor::from_slice(&flat).view([1, n, side, len / side]).to_device(device)
+                Tensor::from_slice(&flat)
+                    .view([1, self.size as i64, height, width])
+                    .to_device(device)
+            }
+            (Obs::Frame(_), ObsSpace::Vector(_)) => {
+                panic!("a frame observation from an environment of vectors")
             }
         }
     }
@@ -371,7 +375,7 @@ pub fn evaluate(
 ) -> Evaluation {
     let actions = env.action_names().len();
     let mut eval = Evaluation { returns: Vec::new(), lengths: Vec::new() };
-    let mut stacker = Stacker::new(4);
+    let mut stacker = Stacker::new(4, env.obs_space());
     for episode in 0..episodes {
         let mut obs = env.reset();
         stacker.reset(&obs);
@@ -560,6 +564,57 @@ pub fn load(path: &Path, device: Device) -> Result<(TrainConfig, AgentState, Net
     Ok((config, state, nets))
 }
 
+/// What [`play`] returns: the scores, and the first episode's screens if asked for.
+pub struct Played {
+    /// The environment the checkpoint was trained on.
+    pub env: String,
+    /// Scores of the episodes.
+    pub eval: Evaluation,
+    /// Screens of the first episode (empty unless recorded).
+    pub frames: Vec<image::RgbImage>,
+    /// The rate the screens are meant to be shown at.
+    pub fps: u32,
+}
+
+/// Plays `episodes` episodes with the agent of `checkpoint` (file or run directory) at
+/// `epsilon`, on an environment seeded with `seed`; with `record`, keeps the first episode's
+/// screens for a GIF.
+pub fn play(
+    checkpoint: &Path,
+    episodes: u64,
+    epsilon: f64,
+    seed: u64,
+    record: bool,
+    device: Device,
+) -> Result<Played> {
+    let (config, state, nets) = load(checkpoint, device)?;
+    let mut env = env::make(&config.env, config.backend, seed)?;
+    ensure!(
+        env.action_names() == state.actions,
+        "the checkpoint's actions {:?} are not those of {} ({:?})",
+        state.actions,
+        config.env,
+        env.action_names()
+    );
+    let mut frames = Vec::new();
+    let mut explore = rng(seed, "play");
+    let fps = env.fps();
+    let eval = evaluate(
+        &nets.online,
+        env.as_mut(),
+        episodes,
+        epsilon,
+        &mut explore,
+        device,
+        |e, episode| {
+            if record && episode == 0 {
+                frames.push(e.render());
+            }
+        },
+    );
+    Ok(Played { env: config.env, eval, frames, fps })
+}
+
 /// Trains a DQN agent.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     if options.resume.is_none() {
@@ -620,7 +675,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let mut progress = Progress::new("steps", config.total_steps - step, "steps", options.quiet);
     let mut obs = env.reset();
     memory.start_episode(&obs);
-    let mut stacker = Stacker::new(4);
+    let mut stacker = Stacker::new(4, space);
     stacker.reset(&obs);
     let (mut episode_return, mut episode_length) = (0.0, 0u64);
     let (mut loss_mean, mut q_mean) = (Mean::default(), Mean::default());
