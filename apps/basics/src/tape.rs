@@ -61,8 +61,6 @@ pub struct Tape {
 #[derive(Clone, Debug)]
 pub struct Gradients {
     adjoints: Vec<f64>,
-    /// Nodes the walk visited: each node on the tape up to the output, once.
-    pub visits: usize,
 }
 
 impl Gradients {
@@ -207,13 +205,13 @@ impl Tape {
                 Op::Tanh(a) => adjoint[a.0] += g * (1.0 - value * value),
             }
         }
-        Gradients { adjoints: adjoint, visits: output.0 + 1 }
+        Gradients { adjoints: adjoint }
     }
 
     /// `d output / d input` for every input by forward mode: one pass over the graph per input,
-    /// carrying `d node / d input` forward. Returns the derivatives (in the order of
-    /// [`Tape::inputs`]) and the number of nodes visited.
-    pub fn tangents(&self, output: Var) -> (Vec<f64>, usize) {
+    /// carrying `d node / d input` forward. The derivatives are in the order of
+    /// [`Tape::inputs`].
+    pub fn tangents(&self, output: Var) -> Vec<f64> {
         let inputs = self.inputs();
         let mut dot = vec![0.0; output.0 + 1];
         let mut derivatives = Vec::with_capacity(inputs.len());
@@ -231,7 +229,7 @@ impl Tape {
             }
             derivatives.push(dot[output.0]);
         }
-        (derivatives, inputs.len() * (output.0 + 1))
+        derivatives
     }
 
     /// `d output / d v` by central finite differences with step `h`: two forward passes with
