@@ -29,15 +29,6 @@ pub enum QNetSpec {
     },
 }
 
-impl QNetSpec {
-    /// The number of actions the network scores.
-    pub fn actions(&self) -> i64 {
-        match self {
-            QNetSpec::Mlp { actions, .. } | QNetSpec::NatureCnn { actions, .. } => *actions,
-        }
-    }
-}
-
 /// A Q-network: observations in, one value per action out. Initialised as PyTorch initialises
 /// its layers, as the CleanRL baseline was tuned with (tch's wider default initialisation made
 /// CartPole's Q-values diverge on some seeds).

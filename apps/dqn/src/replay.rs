@@ -239,11 +239,6 @@ impl FrameReplay {
         self.transitions == 0
     }
 
-    /// Bytes of frame storage: `capacity x height x width`.
-    pub fn frame_bytes(&self) -> usize {
-        self.frames.len()
-    }
-
     fn prev(&self, i: usize) -> usize {
         (i + self.capacity - 1) % self.capacity
     }

@@ -126,7 +126,6 @@ const ACTION_NAMES: [&str; 18] = [
 /// One emulator with one game loaded.
 pub struct AleConsole {
     ptr: *mut ale_sys::ALEInterface,
-    game: &'static str,
 }
 
 impl AleConsole {
@@ -140,7 +139,7 @@ impl AleConsole {
         // SAFETY: ALE_new has no preconditions; a null result is checked.
         let ptr = unsafe { ale_sys::ALE_new() };
         anyhow::ensure!(!ptr.is_null(), "the Arcade Learning Environment could not be created");
-        let console = AleConsole { ptr, game: name_of(rom) };
+        let console = AleConsole { ptr };
         let key = |k: &str| CString::new(k).expect("option names have no NUL");
         // SAFETY: `ptr` is a live emulator; the keys are NUL-terminated ALE option names (an
         // unknown key would abort inside ALE, so only these documented ones are used).
@@ -162,11 +161,6 @@ impl AleConsole {
         unsafe { ale_sys::loadROM(ptr, c_path.as_ptr()) };
         let _ = std::fs::remove_file(&path);
         Ok(console)
-    }
-
-    /// The game's name.
-    pub fn game(&self) -> &'static str {
-        self.game
     }
 }
 
