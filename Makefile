@@ -1,7 +1,7 @@
 # The README's commands. Every target provisions libtorch first (idempotent: seconds when done).
 #   make setup [CUDA=1|CUDA=0]   libtorch 2.11.0 into the per-user cache + .cargo/config.toml
 #   make demo                    the demo tour
-#   make test                    fmt, clippy -D warnings, rustdoc, every test (what CI runs)
+#   make test [GYM_RS=0|1]       fmt, clippy -D warnings, rustdoc, every test (what CI runs)
 #   make bench                   every app's `bench`, then a table of the results
 #   make doctor                  what libtorch and devices the binaries see
 
@@ -11,6 +11,11 @@ PYTHON ?= python3
 # (basics is experiments about how deep learning works, with nothing to compare with PyTorch).
 APPS := basics cnn-classifier dqn
 BENCH_APPS := cnn-classifier dqn
+
+# dqn's optional gym-rs backend builds SDL2 from source and links the system SDL2_gfx; `make test`
+# checks and tests it too where SDL2_gfx is installed (CI installs it). GYM_RS=0 skips it.
+GYM_RS ?= $(shell pkg-config --exists SDL2_gfx 2>/dev/null && echo 1 || echo 0)
+FEATURES := $(if $(filter 1,$(GYM_RS)),--features integration-tests/gym-rs,)
 
 VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
 
@@ -32,9 +37,9 @@ demo: doctor
 
 test: setup
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
-	$(CARGO) test --workspace
+	$(CARGO) clippy --workspace --all-targets $(FEATURES) --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps $(FEATURES) --quiet
+	$(CARGO) test --workspace $(FEATURES)
 
 bench: setup
 	@CARGO=$(CARGO) tools/bench_table.sh $(BENCH_APPS)

@@ -240,6 +240,82 @@ fn cartpole_follows_gymnasium() {
     assert!(img.pixels().any(|p| p.0 != [255, 255, 255]));
 }
 
+#[test]
+fn backend_choice_is_checked() {
+    let err = env::make("chain", Backend::GymRs, 0).err().expect("chain has one implementation");
+    assert!(err.to_string().contains("cartpole and mountaincar only"), "{err}");
+    let made = env::make("cartpole", Backend::GymRs, 0);
+    if cfg!(feature = "gym-rs") {
+        assert!(made.is_ok());
+    } else {
+        let err = made.err().expect("a build without the gym-rs feature refuses it");
+        assert!(err.to_string().contains("--features gym-rs"), "{err}");
+    }
+}
+
+/// The optional gym-rs backend (`cargo test -p integration-tests --features gym-rs`).
+#[cfg(feature = "gym-rs")]
+mod gym_rs_backend {
+    use dqn::env::{self, Backend, ObsSpace};
+
+    #[test]
+    fn cartpole_starts_like_gymnasium_and_is_seeded() {
+        let mut env = env::make("cartpole", Backend::GymRs, 5).unwrap();
+        assert_eq!(env.obs_space(), ObsSpace::Vector(4));
+        assert_eq!(env.action_names(), ["left", "right"]);
+        // gym-rs alone starts from ±0.5; the backend passes CartPole-v1's ±0.05 bounds. Over 200
+        // episodes the largest start coordinate comes close to the bound and never past it.
+        let mut largest = 0.0f32;
+        let mut firsts = Vec::new();
+        for _ in 0..200 {
+            let obs = env.reset();
+            largest = obs.vector().iter().fold(largest, |m, v| m.max(v.abs()));
+            firsts.push(obs);
+        }
+        assert!((0.045..=0.05).contains(&largest), "largest start coordinate {largest}");
+        // Episode k starts from seed + k: a second environment replays the same starts, and
+        // different episodes start differently.
+        let mut again = env::make("cartpole", Backend::GymRs, 5).unwrap();
+        assert_eq!(again.reset(), firsts[0]);
+        assert_eq!(again.reset(), firsts[1]);
+        assert_ne!(firsts[0], firsts[1]);
+
+        // Pushing one way topples the pole: terminated, +1 per step, within a few dozen steps.
+        env.reset();
+        let mut steps = 0;
+        loop {
+            let s = env.step(0);
+            steps += 1;
+            assert_eq!(s.reward, 1.0);
+            if s.terminated || s.truncated {
+                assert!(s.terminated && !s.truncated);
+                break;
+            }
+        }
+        assert!((3..60).contains(&steps), "{steps} steps");
+        // Drawn with gymnasia's renderer: the 600x400 scene, not blank.
+        let img = env.render();
+        assert_eq!(img.dimensions(), (600, 400));
+        assert!(img.pixels().any(|p| p.0 != [255, 255, 255]));
+    }
+
+    #[test]
+    fn mountain_car_is_cut_at_200_steps() {
+        let mut env = env::make("mountaincar", Backend::GymRs, 1).unwrap();
+        assert_eq!(env.obs_space(), ObsSpace::Vector(2));
+        let obs = env.reset();
+        let (position, velocity) = (obs.vector()[0], obs.vector()[1]);
+        assert!((-0.6..=-0.4).contains(&position) && velocity == 0.0, "{obs:?}");
+        // Doing nothing never reaches the flag: -1 per step, truncated (not terminated) at 200.
+        for step in 1..=200 {
+            let s = env.step(1);
+            assert_eq!(s.reward, -1.0);
+            assert!(!s.terminated);
+            assert_eq!(s.truncated, step == 200, "step {step}");
+        }
+    }
+}
+
 mod atari_wrappers {
     use dqn::env::atari::{self, Atari, AtariOptions, Emulator, FIRE, NOOP};
     use dqn::env::{Environment, Obs, ObsSpace};

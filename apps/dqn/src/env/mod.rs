@@ -8,6 +8,8 @@
 pub mod ale;
 pub mod atari;
 pub mod chain;
+#[cfg(feature = "gym-rs")]
+pub mod gymrs;
 
 use image::RgbImage;
 
@@ -133,16 +135,28 @@ impl Kind {
 
 /// Builds environment `name` seeded with `seed`.
 pub fn make(name: &str, backend: Backend, seed: u64) -> anyhow::Result<Box<dyn Environment>> {
-    Kind::of(name)?;
+    let kind = Kind::of(name)?;
     if backend == Backend::GymRs {
-        anyhow::bail!("this build has no gym-rs backend: use --backend gymnasia");
+        if kind != Kind::Classic {
+            anyhow::bail!("--backend gym-rs is for cartpole and mountaincar only, not {name:?}");
+        }
+        if !cfg!(feature = "gym-rs") {
+            anyhow::bail!(
+                "this build has no gym-rs backend: rebuild with `--features gym-rs` (needs SDL2_gfx \
+                 and cmake) or use --backend gymnasia"
+            );
+        }
     }
-    Ok(match name {
-        "cartpole" => Box::new(classic::cartpole(seed)),
-        "mountaincar" => Box::new(classic::mountain_car(seed)),
-        "chain" => Box::new(chain::Chain::new(6)),
+    Ok(match (name, backend) {
+        #[cfg(feature = "gym-rs")]
+        ("cartpole", Backend::GymRs) => Box::new(gymrs::cartpole(seed)),
+        #[cfg(feature = "gym-rs")]
+        ("mountaincar", Backend::GymRs) => Box::new(gymrs::mountain_car(seed)),
+        ("cartpole", _) => Box::new(classic::cartpole(seed)),
+        ("mountaincar", _) => Box::new(classic::mountain_car(seed)),
+        ("chain", _) => Box::new(chain::Chain::new(6)),
         #[cfg(feature = "atari")]
-        game => {
+        (game, _) => {
             let console = ale::AleConsole::new(game, seed)?;
             Box::new(atari::Atari::new(console, atari::AtariOptions::default(), seed))
         }
