@@ -2,6 +2,7 @@
 //! links libtorch, so one binary keeps the suite quick to build).
 
 mod basics;
+mod char_rnn;
 mod cnn_classifier;
 mod dqn;
 mod vocabulary;

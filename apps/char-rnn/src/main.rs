@@ -1,0 +1,422 @@
+//! `char-rnn`: train a character-level language model, sample from it, evaluate it.
+//! See the crate's README for the model, the data, the commands and the measured results.
+
+use anyhow::{Context, Result};
+use char_rnn::sample::{self, SampleOptions};
+use char_rnn::train::{self, RunOptions, TrainConfig};
+use char_rnn::{bench, data};
+use clap::{Parser, Subcommand};
+use dl_core::cli::RunArgs;
+use dl_core::device::DeviceSpec;
+use dl_core::nn::CellKind;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A character-level recurrent language model (RNN, LSTM or GRU): trained on Jane Austen by
+/// default, on any UTF-8 text with --text.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model; writes a run directory with config, metrics, checkpoints, samples, plots.
+    Train(Box<TrainArgs>),
+    /// Generate text, streamed to stdout as it is drawn.
+    Sample {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Text to start from (printed, then continued); default: the start of a line.
+        #[arg(long, default_value = "")]
+        prime: String,
+        /// Characters to generate.
+        #[arg(long, default_value_t = 1000)]
+        length: usize,
+        /// Sharpness: below 1 safer, above 1 wilder, 0 always the most probable character.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        /// Draw only among the K most probable characters.
+        #[arg(long, value_name = "K")]
+        top_k: Option<usize>,
+        /// Seed of the draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// Loss and bits per character of a checkpoint: on its own validation text, or on files.
+    Eval {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// UTF-8 files to evaluate on (each whole); default: the run's validation split.
+        #[arg(long, num_args = 1.., value_name = "FILE")]
+        text: Vec<PathBuf>,
+        /// Streams read in parallel.
+        #[arg(long, default_value_t = train::EVAL_STREAMS)]
+        streams: i64,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// Draw a metric of several runs against wall-clock minutes (or steps) into one chart.
+    Curves {
+        /// Run directories (each series is named after its directory).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The metric to draw.
+        #[arg(long, default_value = "valid_bpc")]
+        metric: String,
+        /// Against steps instead of minutes of training.
+        #[arg(long)]
+        steps: bool,
+        /// The PNG (or SVG) to write.
+        #[arg(long, value_name = "FILE.png")]
+        out: PathBuf,
+    },
+    /// The demo tour: a minute of training on Austen, then a sample.
+    Demo {
+        /// Seconds of training.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// Time the fixed training step (LSTM 2x512, batch 64 x 128, Adam) on synthetic text.
+    Bench {
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+        /// libtorch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// Untimed warm-up steps.
+        #[arg(long, default_value_t = 3)]
+        warmup: u32,
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        steps: u32,
+    },
+}
+
+/// Training flags; each overrides the `--config` file, which overrides the defaults.
+#[derive(clap::Args, Serialize)]
+struct TrainArgs {
+    /// UTF-8 text files to learn from [default: Jane Austen's six novels].
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    text: Vec<PathBuf>,
+    /// Fraction at the end of every file held out for validation [default: 0.05].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_fraction: Option<f64>,
+    /// Recurrent cell: rnn, lstm or gru [default: lstm].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cell: Option<CellKind>,
+    /// Stacked recurrent layers [default: 2].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layers: Option<i64>,
+    /// Hidden state size [default: 512].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hidden: Option<i64>,
+    /// Character embedding size [default: 64].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedding: Option<i64>,
+    /// Dropout between layers and before the read-out [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropout: Option<f64>,
+    /// Characters per truncated-backpropagation window [default: 128].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq_len: Option<i64>,
+    /// Streams per batch [default: 64].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<i64>,
+    /// Optimizer updates in the run; the schedule spans them [default: 600].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<u64>,
+    /// Optimizer and its settings.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "OptimizerArgs::is_empty")]
+    optimizer: OptimizerArgs,
+    /// Learning-rate schedule.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "ScheduleArgs::is_empty")]
+    schedule: ScheduleArgs,
+    /// Largest global gradient norm, 0 for no clipping [default: 5].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<f64>,
+    /// Evaluate, checkpoint and write a sample every this many steps [default: 100].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_every: Option<u64>,
+    /// Characters of the sample written at each evaluation, 0 for none [default: 300].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_length: Option<usize>,
+    #[command(flatten)]
+    #[serde(skip)]
+    run: RunArgs,
+}
+
+/// The flags that override the configuration: the app's own and the shared `--seed`.
+#[derive(Serialize)]
+struct Overrides<'a> {
+    #[serde(flatten)]
+    args: &'a TrainArgs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+#[derive(clap::Args, Serialize, Default)]
+struct OptimizerArgs {
+    /// sgd, adam, adamw or adadelta [default: adam].
+    #[arg(long = "optimizer", id = "optimizer_name", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Learning rate [default: 0.002].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum: Option<f64>,
+    /// Weight decay.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight_decay: Option<f64>,
+}
+
+impl OptimizerArgs {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.lr.is_none()
+            && self.momentum.is_none()
+            && self.weight_decay.is_none()
+    }
+}
+
+#[derive(clap::Args, Serialize, Default)]
+struct ScheduleArgs {
+    /// cosine (decay to zero at the last step) or constant [default: cosine].
+    #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Warm-up steps of the cosine schedule [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warmup_steps: Option<u64>,
+}
+
+impl ScheduleArgs {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.warmup_steps.is_none()
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let common = &args.run;
+            dl_core::cli::init(common.quiet);
+            let overrides = Overrides { args: &args, seed: common.seed };
+            let config: TrainConfig =
+                dl_core::config::resolve(common.config.as_deref(), &overrides)?;
+            let options = RunOptions {
+                device: common.device.resolve()?,
+                out: common.out.clone(),
+                resume: common.resume.clone(),
+                max_minutes: common.max_minutes,
+                quiet: common.quiet,
+            };
+            train::train(config, &options)?;
+        }
+        Command::Sample { checkpoint, prime, length, temperature, top_k, seed, device } => {
+            dl_core::cli::init(true);
+            let options = SampleOptions { prime, length, temperature, top_k, seed };
+            options.validate()?;
+            let trained = train::load(&checkpoint, device.resolve()?)?;
+            trained.info.vocab.encode(&options.prime).context("the prime cannot be used")?;
+            let mut out = std::io::stdout().lock();
+            write!(out, "{}", options.prime)?;
+            sample::generate(
+                &trained.model,
+                &trained.info.vocab,
+                &options,
+                trained.vs.device(),
+                |c| {
+                    let _ = write!(out, "{c}");
+                    let _ = out.flush();
+                },
+            )?;
+            writeln!(out)?;
+        }
+        Command::Eval { checkpoint, text, streams, device } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(streams >= 1, "--streams must be at least 1");
+            let trained = train::load(&checkpoint, device.resolve()?)?;
+            let vocab = &trained.info.vocab;
+            let sets: Vec<(String, String)> = if text.is_empty() {
+                let parts = data::load_parts(&trained.config.text)?;
+                let split = data::Split::new(&parts, trained.config.valid_fraction)?;
+                vec![("validation split".to_string(), split.valid)]
+            } else {
+                data::load_parts(&text)?
+                    .into_iter()
+                    .map(|p| (p.source.display().to_string(), p.text))
+                    .collect()
+            };
+            for (name, text) in sets {
+                let tokens = data::tensor(vocab, &text).with_context(|| name.clone())?;
+                let eval = train::evaluate(
+                    &trained.model,
+                    &tokens,
+                    streams,
+                    trained.config.seq_len,
+                    trained.vs.device(),
+                )?;
+                println!(
+                    "{name}: {:.4} bits per character ({:.4} nats) over {} characters",
+                    eval.bpc, eval.loss, eval.chars
+                );
+            }
+        }
+        Command::Curves { runs, metric, steps, out } => {
+            let mut series = Vec::new();
+            for dir in &runs {
+                let records = dl_core::metrics::read(&dir.join("metrics.jsonl"))?;
+                let points: Vec<(f64, f64)> = records
+                    .iter()
+                    .filter_map(|r| {
+                        let x = if steps { r.step as f64 } else { r.time / 60.0 };
+                        r.values.get(&metric).map(|v| (x, *v))
+                    })
+                    .collect();
+                anyhow::ensure!(!points.is_empty(), "{} has no {metric:?} values", dir.display());
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                series.push(dl_core::plot::Series { name: name.unwrap_or_default(), points });
+            }
+            let x_label = if steps { "steps" } else { "minutes of training" };
+            dl_core::plot::line_chart(&out, &metric, x_label, &series)?;
+            println!("wrote {}", out.display());
+        }
+        Command::Demo { seconds, device } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
+            let device = device.resolve()?;
+            let config = TrainConfig {
+                hidden: 256,
+                layers: 1,
+                seq_len: 64,
+                batch_size: 32,
+                steps: 100_000,
+                eval_every: 50,
+                schedule: train::LrSchedule::Constant,
+                ..TrainConfig::default()
+            };
+            let options = RunOptions {
+                device,
+                out: None,
+                resume: None,
+                max_minutes: Some(seconds / 60.0),
+                quiet: false,
+            };
+            let summary = train::train(config, &options)?;
+            let trained = train::load(&summary.dir, device)?;
+            let options = SampleOptions {
+                prime: "Elizabeth".into(),
+                length: 300,
+                temperature: 0.8,
+                top_k: None,
+                seed: 1,
+            };
+            print!("{}", options.prime);
+            let text =
+                sample::generate(&trained.model, &trained.info.vocab, &options, device, |_| {})?;
+            println!("{text}");
+        }
+        Command::Bench { device, threads, warmup, steps } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
+            let device = device.resolve()?;
+            let tokens_per_s =
+                bench::run(device, threads, warmup, steps).context("benchmark failed")?;
+            println!(
+                "LSTM 2x512, batch {} x {} characters, {steps} steps on {device:?}, {threads} threads",
+                bench::BATCH,
+                bench::SEQ_LEN
+            );
+            println!("bench: app=char-rnn metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn training_flags_become_configuration_overrides() {
+        let cli = Cli::try_parse_from([
+            "char-rnn",
+            "train",
+            "--cell",
+            "gru",
+            "--hidden",
+            "128",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.5",
+            "--schedule",
+            "constant",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else { panic!("not train") };
+        let overrides = Overrides { args: &args, seed: args.run.seed };
+        let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
+        assert_eq!(config.cell, CellKind::Gru);
+        assert_eq!(config.hidden, 128);
+        assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::sgd(0.5));
+        assert_eq!(config.schedule, train::LrSchedule::Constant);
+        assert_eq!(config.seed, 7);
+        // Flags the user did not give keep the defaults.
+        assert_eq!(config.layers, TrainConfig::default().layers);
+        let err =
+            Cli::try_parse_from(["char-rnn", "train", "--cell", "transformer"]).err().unwrap();
+        assert!(err.to_string().contains("transformer"), "{err}");
+    }
+}

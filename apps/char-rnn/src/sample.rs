@@ -1,0 +1,112 @@
+//! Generation: feed a prime, then repeatedly draw the next character from the model's
+//! distribution (sharpened or flattened by a temperature, optionally cut to the top k) and feed
+//! it back in.
+
+use crate::data::Vocab;
+use crate::model::CharRnn;
+use anyhow::{bail, Result};
+use rand::Rng;
+use tch::{Device, Kind, Tensor};
+
+/// How to sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// Text the model reads first (printed as part of the sample). When empty, the model starts
+    /// as after a line break (or after the vocabulary's first character if it has none).
+    pub prime: String,
+    /// Characters to generate after the prime.
+    pub length: usize,
+    /// Divides the scores before the softmax: below 1 more conservative, above 1 more
+    /// adventurous; 0 means always the most probable character (greedy).
+    pub temperature: f64,
+    /// Draw only among the `k` most probable characters.
+    pub top_k: Option<usize>,
+    /// Seed of the draws: the same seed, checkpoint and options give the same text.
+    pub seed: u64,
+}
+
+impl SampleOptions {
+    /// Checks the values a user can get wrong.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            bail!(
+                "--temperature must be 0 (greedy) or a positive number, got {}",
+                self.temperature
+            );
+        }
+        if self.top_k == Some(0) {
+            bail!("--top-k must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Generates `options.length` characters after the prime, handing each to `emit` as soon as it
+/// is drawn (the prime is not emitted). Returns the generated text.
+pub fn generate(
+    model: &CharRnn,
+    vocab: &Vocab,
+    options: &SampleOptions,
+    device: Device,
+    mut emit: impl FnMut(char),
+) -> Result<String> {
+    options.validate()?;
+    let _guard = tch::no_grad_guard();
+    let prime = if options.prime.is_empty() {
+        vec![vocab.id('\n').unwrap_or(0)]
+    } else {
+        vocab
+            .encode(&options.prime)
+            .map_err(|e| anyhow::anyhow!("the prime cannot be used: {e}"))?
+    };
+    let mut rng = dl_core::device::rng(options.seed, "sample");
+    // The prime in one pass; its last position's scores give the first generated character.
+    let xs = Tensor::from_slice(&prime).unsqueeze(0).to_device(device);
+    let (logits, mut state) = model.forward(&xs, None, false);
+    let mut logits = logits.get(0).get(-1);
+    let mut out = String::with_capacity(options.length);
+    for _ in 0..options.length {
+        let id = draw(&logits, options.temperature, options.top_k, &mut rng);
+        let c = vocab.char(id);
+        emit(c);
+        out.push(c);
+        let x = Tensor::from_slice(&[id]).to_device(device);
+        let (next, s) = model.step(&x, &state);
+        (logits, state) = (next.get(0), s);
+    }
+    Ok(out)
+}
+
+/// Draws an index from scores `logits: [vocab]`.
+pub fn draw(logits: &Tensor, temperature: f64, top_k: Option<usize>, rng: &mut impl Rng) -> i64 {
+    let scores = Vec::<f64>::try_from(logits.to_kind(Kind::Double).to_device(Device::Cpu))
+        .expect("a 1-D tensor of scores");
+    let greedy = || {
+        // The first of the highest scores, as argmax picks it.
+        let best = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        scores.iter().position(|&s| s == best).unwrap_or(0) as i64
+    };
+    if temperature == 0.0 || top_k == Some(1) {
+        return greedy();
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    if let Some(k) = top_k.filter(|&k| k < scores.len()) {
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        order.truncate(k);
+    }
+    let top = order.iter().map(|&i| scores[i]).fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> =
+        order.iter().map(|&i| ((scores[i] - top) / temperature).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    if !(total.is_finite() && total > 0.0) {
+        return greedy();
+    }
+    let mut u = rng.random::<f64>() * total;
+    for (w, &i) in weights.iter().zip(&order) {
+        if u < *w {
+            return i as i64;
+        }
+        u -= w;
+    }
+    *order.last().expect("at least one candidate") as i64
+}

@@ -1,0 +1,449 @@
+//! Training: truncated backpropagation through time over contiguous streams, with the hidden
+//! state carried from batch to batch and detached between them; periodic validation in bits
+//! per character, samples written into the run directory, the best checkpoint kept.
+
+use crate::data::{self, Split, Streams, Vocab};
+use crate::model::{CharRnn, ModelSpec};
+use crate::sample::{self, SampleOptions};
+use crate::APP;
+use anyhow::{bail, Context, Result};
+use dl_core::checkpoint::{self, Sidecar};
+use dl_core::device::{seed_all, seed_step};
+use dl_core::metrics::Mean;
+use dl_core::nn::{CellKind, State};
+use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, Schedule};
+use dl_core::progress::Progress;
+use dl_core::run::{Deadline, Run};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn::VarStore, Device, Tensor};
+
+/// How the learning rate moves over the run's steps.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LrSchedule {
+    /// Linear warm-up for `warmup_steps`, then cosine decay to zero at the last step.
+    Cosine {
+        /// Steps of warm-up.
+        #[serde(default)]
+        warmup_steps: u64,
+    },
+    /// The base rate throughout.
+    Constant,
+}
+
+/// Everything that defines a training run (saved as `config.toml` in the run directory). The
+/// defaults are the recipe: a 2-layer LSTM of 512 over 64-wide embeddings, windows of
+/// 128 characters, batches of 64, Adam at 2e-3 with cosine decay, gradients clipped at norm 5.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// UTF-8 text files to learn from; empty means Jane Austen's six novels (embedded).
+    pub text: Vec<PathBuf>,
+    /// Fraction at the end of every file held out for validation.
+    pub valid_fraction: f64,
+    /// The recurrent cell.
+    pub cell: CellKind,
+    /// Stacked recurrent layers.
+    pub layers: i64,
+    /// Hidden state size of each layer.
+    pub hidden: i64,
+    /// Size of the character embedding.
+    pub embedding: i64,
+    /// Dropout between layers and before the read-out.
+    pub dropout: f64,
+    /// Characters per truncated-backpropagation window.
+    pub seq_len: i64,
+    /// Streams read in parallel (rows of a batch).
+    pub batch_size: i64,
+    /// Optimizer updates in the whole run (the schedule spans them).
+    pub steps: u64,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// Largest global gradient norm (0 turns clipping off).
+    pub clip: f64,
+    /// Seed of every random generator.
+    pub seed: u64,
+    /// Log the running training loss every this many steps.
+    pub log_every: u64,
+    /// Evaluate on the validation text (and checkpoint) every this many steps.
+    pub eval_every: u64,
+    /// Write a sample into `samples/` at every evaluation, of this many characters (0: none).
+    pub sample_length: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            text: Vec::new(),
+            valid_fraction: 0.05,
+            cell: CellKind::Lstm,
+            layers: 2,
+            hidden: 512,
+            embedding: 64,
+            dropout: 0.0,
+            seq_len: 128,
+            batch_size: 64,
+            steps: 600,
+            optimizer: OptimizerConfig::adam(2e-3),
+            schedule: LrSchedule::Cosine { warmup_steps: 0 },
+            clip: 5.0,
+            seed: 1,
+            log_every: 10,
+            eval_every: 100,
+            sample_length: 300,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the values a user can get wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.layers < 1 || self.hidden < 1 || self.embedding < 1 {
+            bail!("layers, hidden and embedding must be at least 1");
+        }
+        if self.seq_len < 1 || self.batch_size < 1 {
+            bail!("seq_len and batch_size must be at least 1");
+        }
+        if self.steps == 0 || self.log_every == 0 || self.eval_every == 0 {
+            bail!("steps, log_every and eval_every must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("dropout must be in [0, 1), got {}", self.dropout);
+        }
+        if !(self.clip >= 0.0 && self.clip.is_finite()) {
+            bail!("clip must be 0 (off) or a positive number, got {}", self.clip);
+        }
+        self.optimizer.validate()?;
+        self.lr_schedule().validate()?;
+        Ok(())
+    }
+
+    fn lr_schedule(&self) -> Schedule {
+        match self.schedule {
+            LrSchedule::Cosine { warmup_steps } => {
+                Schedule::Cosine { warmup: warmup_steps, total: self.steps, min_factor: 0.0 }
+            }
+            LrSchedule::Constant => Schedule::Constant,
+        }
+    }
+}
+
+/// What a checkpoint of this app carries besides the weights (the sidecar's `extra`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The characters the model knows.
+    pub vocab: Vocab,
+    /// The network's shape.
+    pub spec: ModelSpec,
+    /// Best validation bits per character so far.
+    pub best_valid_bpc: f64,
+}
+
+/// A trained model, ready to use.
+#[derive(Debug)]
+pub struct Trained {
+    /// The weights.
+    pub vs: VarStore,
+    /// The network.
+    pub model: CharRnn,
+    /// Its training configuration.
+    pub config: TrainConfig,
+    /// Vocabulary and shape.
+    pub info: ModelInfo,
+    /// Optimizer steps it was trained for.
+    pub step: u64,
+}
+
+/// Loads a checkpoint (file or run directory) of this app onto `device` (a checkpoint written
+/// on a GPU loads on the CPU and the other way round).
+pub fn load(path: &Path, device: Device) -> Result<Trained> {
+    let path = checkpoint::resolve(path)?;
+    let sidecar = checkpoint::read_sidecar(&path, APP)?;
+    let config: TrainConfig = sidecar.config()?;
+    let info: ModelInfo = serde_json::from_value(sidecar.extra.clone())
+        .with_context(|| format!("{}: the checkpoint has no model description", path.display()))?;
+    let mut vs = VarStore::new(device);
+    let model = CharRnn::new(&vs.root(), info.spec);
+    checkpoint::load(&path, APP, &mut vs, None)?;
+    Ok(Trained { vs, model, config, info, step: sidecar.step })
+}
+
+/// Mean loss over a text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean negative log-likelihood of the next character, in nats.
+    pub loss: f64,
+    /// The same in bits per character.
+    pub bpc: f64,
+    /// Characters predicted.
+    pub chars: i64,
+}
+
+/// The model's loss on `tokens` (1-D, i64), read as `streams` contiguous rows with the state
+/// carried through each row, `seq_len` characters at a time. Every character of the rows but
+/// the first is predicted from all that precede it in its row.
+pub fn evaluate(
+    model: &CharRnn,
+    tokens: &Tensor,
+    streams: i64,
+    seq_len: i64,
+    device: Device,
+) -> Result<Evaluation> {
+    let _guard = tch::no_grad_guard();
+    let len = tokens.size()[0];
+    let rows = streams.min((len - 1).max(1));
+    let row_len = len / rows;
+    if row_len < 2 {
+        bail!("the text is too short to evaluate ({len} characters)");
+    }
+    let grid = tokens.narrow(0, 0, rows * row_len).view([rows, row_len]).to_device(device);
+    let mut state = model.zero_state(rows);
+    let (mut total, mut count) = (0.0, 0i64);
+    let mut start = 0;
+    while start + 1 < row_len {
+        let n = seq_len.min(row_len - 1 - start);
+        let x = grid.narrow(1, start, n);
+        let y = grid.narrow(1, start + 1, n);
+        let (logits, next) = model.forward(&x, Some(&state), false);
+        let v = logits.size()[2];
+        let nll = logits.view([-1, v]).cross_entropy_loss::<Tensor>(
+            &y.reshape([-1]),
+            None,
+            tch::Reduction::Sum,
+            -100,
+            0.0,
+        );
+        total += nll.double_value(&[]);
+        count += rows * n;
+        state = next;
+        start += n;
+    }
+    let loss = total / count as f64;
+    Ok(Evaluation { loss, bpc: loss / std::f64::consts::LN_2, chars: count })
+}
+
+/// Options of a training command besides the configuration.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Device to train on.
+    pub device: Device,
+    /// Run directory to create (default `runs/char-rnn/<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Run directory to continue.
+    pub resume: Option<PathBuf>,
+    /// Wall-clock budget.
+    pub max_minutes: Option<f64>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// The outcome of a training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Steps done (over all sessions of the run).
+    pub steps: u64,
+    /// Best validation bits per character.
+    pub best_valid_bpc: f64,
+    /// Whether `--max-minutes` stopped it before `steps`.
+    pub stopped_early: bool,
+}
+
+/// Streams read in parallel when evaluating.
+pub const EVAL_STREAMS: i64 = 64;
+
+/// Trains a model: a new run from `config`, or the run in `options.resume` from its last
+/// checkpoint (with its own saved configuration). On resume the carried hidden state restarts
+/// from zero; everything else (weights, optimizer, step, data position) continues.
+pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
+    if options.resume.is_none() {
+        config.validate()?;
+    }
+    // Read and check the data before a run directory is created.
+    let parts = data::load_parts(&config.text)?;
+    let split = Split::new(&parts, config.valid_fraction)?;
+    let vocab = Vocab::from_texts([split.train.as_str(), split.valid.as_str()]);
+    let streams =
+        Streams::new(data::tensor(&vocab, &split.train)?, config.batch_size, config.seq_len)?;
+    let valid_tokens = data::tensor(&vocab, &split.valid)?;
+    if valid_tokens.size()[0] < 2 {
+        bail!("the validation text is too short: raise valid_fraction or give more text");
+    }
+
+    let (config, mut run, resume_from) =
+        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
+    let device = options.device;
+    seed_all(config.seed);
+    let spec = ModelSpec {
+        cell: config.cell,
+        vocab: vocab.len() as i64,
+        embedding: config.embedding,
+        hidden: config.hidden,
+        layers: config.layers,
+        dropout: config.dropout,
+    };
+    let mut vs = VarStore::new(device);
+    let model = CharRnn::new(&vs.root(), spec);
+    let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
+    let schedule = config.lr_schedule();
+    let mut info = ModelInfo { vocab: vocab.clone(), spec, best_valid_bpc: f64::INFINITY };
+    let mut step = 0u64;
+    if let Some(last) = &resume_from {
+        let sidecar = checkpoint::load(last, APP, &mut vs, Some(&mut opt))?;
+        info = serde_json::from_value(sidecar.extra)
+            .context("the last checkpoint has no model description")?;
+        if info.vocab != vocab {
+            bail!("the corpus no longer has the vocabulary the run was started with");
+        }
+        step = sidecar.step;
+        tracing::info!("resuming {} at step {step}", run.dir().display());
+    }
+    let per_epoch = streams.batches_per_epoch();
+    tracing::info!(
+        "{} {}x{} on {} files: {} training / {} validation characters, vocabulary {}, {} parameters, {} batches per epoch, {device:?}",
+        config.cell,
+        config.layers,
+        config.hidden,
+        parts.len(),
+        split.train.chars().count(),
+        valid_tokens.size()[0],
+        vocab.len(),
+        CharRnn::parameters(spec),
+        per_epoch
+    );
+
+    let deadline = Deadline::after_minutes(options.max_minutes)?;
+    let mut progress = Progress::new("train", config.steps - step, "steps", options.quiet);
+    let mut state = model.zero_state(config.batch_size);
+    let mut window = Mean::default();
+    let mut window_started = (Instant::now(), 0i64);
+    let mut stopped_early = false;
+    let tokens_per_step = config.batch_size * config.seq_len;
+    while step < config.steps {
+        let (epoch, i) = (step / per_epoch, step % per_epoch);
+        if i == 0 {
+            state = model.zero_state(config.batch_size);
+        }
+        seed_step(config.seed, step);
+        let (x, y) = streams.batch(epoch, i, device);
+        opt.set_lr(schedule.lr(config.optimizer.lr(), step));
+        let (value, norm, next) = update(&model, &mut opt, &x, &y, &state, config.clip);
+        state = next;
+        step += 1;
+        window.add(value, 1.0);
+        window_started.1 += tokens_per_step;
+        progress.inc(1, &format!("bpc {:.3}", window.value() / std::f64::consts::LN_2));
+        if step % config.log_every == 0 {
+            let tokens_per_s = window_started.1 as f64 / window_started.0.elapsed().as_secs_f64();
+            run.log(
+                step,
+                &[
+                    ("train_loss", window.value()),
+                    ("train_bpc", window.value() / std::f64::consts::LN_2),
+                    ("lr", opt.lr()),
+                    ("grad_norm", norm),
+                    ("tokens_per_s", tokens_per_s),
+                ],
+            )?;
+            window = Mean::default();
+            window_started = (Instant::now(), 0);
+        }
+        stopped_early = deadline.expired() && step < config.steps;
+        if step % config.eval_every == 0 || step == config.steps || stopped_early {
+            let eval = evaluate(&model, &valid_tokens, EVAL_STREAMS, config.seq_len, device)?;
+            run.log(step, &[("valid_loss", eval.loss), ("valid_bpc", eval.bpc)])?;
+            let line = format!(
+                "step {step}: valid {:.4} bpc ({:.4} nats), {:.0} s",
+                eval.bpc,
+                eval.loss,
+                run.elapsed()
+            );
+            progress.println(&line);
+            let mut sidecar = Sidecar::new(APP, step, epoch, config.seed, &config)?;
+            sidecar.metrics.insert("valid_bpc".into(), eval.bpc);
+            if eval.bpc < info.best_valid_bpc {
+                info.best_valid_bpc = eval.bpc;
+                sidecar.extra = serde_json::to_value(&info)?;
+                checkpoint::save(&run.checkpoint("best"), &vs, None, &sidecar)?;
+            }
+            sidecar.extra = serde_json::to_value(&info)?;
+            checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
+            if config.sample_length > 0 {
+                write_sample(&model, &vocab, &config, step, run.dir(), device)?;
+            }
+            run.plot()?;
+            window_started = (Instant::now(), 0);
+        }
+        if stopped_early {
+            break;
+        }
+    }
+    progress.finish();
+    println!(
+        "best valid {:.4} bpc after {step} steps, {:.0} s; run in {}",
+        info.best_valid_bpc,
+        run.elapsed(),
+        run.dir().display()
+    );
+    Ok(Summary {
+        dir: run.dir().to_path_buf(),
+        steps: step,
+        best_valid_bpc: info.best_valid_bpc,
+        stopped_early,
+    })
+}
+
+/// One update of truncated backpropagation through time: the window `x` (targets `y`, both
+/// `[batch, seq_len]`) is read from `state`, the mean cross-entropy is backpropagated through
+/// the window only, gradients are clipped to global norm `clip` (0: not clipped) and the
+/// optimizer steps. Returns the loss (nats per character), the gradient norm before clipping
+/// (NaN when not clipped) and the final state, detached: the next window starts from it
+/// without a path back into this one.
+pub fn update(
+    model: &CharRnn,
+    opt: &mut Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    state: &State,
+    clip: f64,
+) -> (f64, f64, State) {
+    let (logits, next) = model.forward(x, Some(state), true);
+    let vocab = logits.size()[2];
+    let loss = logits.view([-1, vocab]).cross_entropy_for_logits(&y.reshape([-1]));
+    opt.zero_grad();
+    loss.backward();
+    let norm = if clip > 0.0 { clip_grad_norm(opt.parameters(), clip) } else { f64::NAN };
+    opt.step();
+    (loss.double_value(&[]), norm, next.detach())
+}
+
+/// Writes `samples/step-NNNNNN.txt`: a sample at temperature 0.8 from a line break.
+fn write_sample(
+    model: &CharRnn,
+    vocab: &Vocab,
+    config: &TrainConfig,
+    step: u64,
+    dir: &Path,
+    device: Device,
+) -> Result<()> {
+    let options = SampleOptions {
+        prime: String::new(),
+        length: config.sample_length,
+        temperature: 0.8,
+        top_k: None,
+        seed: config.seed,
+    };
+    let text = sample::generate(model, vocab, &options, device, |_| {})?;
+    let path = dir.join("samples").join(format!("step-{step:06}.txt"));
+    std::fs::create_dir_all(path.parent().expect("a parent")).context("creating samples/")?;
+    dl_core::fs::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    tracing::info!("sample: {}", first.chars().take(100).collect::<String>());
+    Ok(())
+}
