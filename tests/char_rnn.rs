@@ -64,6 +64,17 @@ fn one_step_generation_matches_the_sequence_forward() {
         tch::manual_seed(3);
         let vs = VarStore::new(Device::Cpu);
         let model = CharRnn::new(&vs.root(), spec(cell, 11));
+        model.set_forget_bias(1.0);
+        if cell == CellKind::Lstm {
+            // Gate rows i, f, g, o: only f's bias moves, to 1 in b_ih and 0 in b_hh.
+            for l in 0..2 {
+                let bias = |name: &str| vs.variables()[&format!("rnn.{name}_l{l}")].copy();
+                let (b_ih, b_hh) = (bias("bias_ih"), bias("bias_hh"));
+                assert_eq!(b_ih.narrow(0, 16, 16), Tensor::ones([16], (Kind::Float, Device::Cpu)));
+                assert_eq!(b_hh.narrow(0, 16, 16).abs().sum(Kind::Float).double_value(&[]), 0.0);
+                assert!(b_ih.narrow(0, 0, 16).abs().max().double_value(&[]) < 0.25);
+            }
+        }
         let xs = Tensor::randint(11, [2, 9], (Kind::Int64, Device::Cpu));
         let (full, _) = model.forward(&xs, None, false);
         let mut state = model.zero_state(2);

@@ -137,6 +137,10 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     dropout: Option<f64>,
+    /// Initial LSTM forget-gate bias; 0 keeps PyTorch's initialisation [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forget_bias: Option<f64>,
     /// Characters per truncated-backpropagation window [default: 128].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -334,7 +338,7 @@ fn run(cli: Cli) -> Result<()> {
                 seq_len: 64,
                 batch_size: 32,
                 steps: 100_000,
-                eval_every: 50,
+                eval_every: 250,
                 schedule: train::LrSchedule::Constant,
                 ..TrainConfig::default()
             };

@@ -53,6 +53,8 @@ pub struct TrainConfig {
     pub embedding: i64,
     /// Dropout between layers and before the read-out.
     pub dropout: f64,
+    /// Initial LSTM forget-gate bias (0 keeps PyTorch's initialisation).
+    pub forget_bias: f64,
     /// Characters per truncated-backpropagation window.
     pub seq_len: i64,
     /// Streams read in parallel (rows of a batch).
@@ -85,6 +87,7 @@ impl Default for TrainConfig {
             hidden: 512,
             embedding: 64,
             dropout: 0.0,
+            forget_bias: 0.0,
             seq_len: 128,
             batch_size: 64,
             steps: 600,
@@ -113,6 +116,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             bail!("dropout must be in [0, 1), got {}", self.dropout);
+        }
+        if !self.forget_bias.is_finite() {
+            bail!("forget_bias must be a number, got {}", self.forget_bias);
         }
         if !(self.clip >= 0.0 && self.clip.is_finite()) {
             bail!("clip must be 0 (off) or a positive number, got {}", self.clip);
@@ -289,6 +295,9 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     };
     let mut vs = VarStore::new(device);
     let model = CharRnn::new(&vs.root(), spec);
+    if config.forget_bias != 0.0 {
+        model.set_forget_bias(config.forget_bias);
+    }
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
     let schedule = config.lr_schedule();
     let mut info = ModelInfo { vocab: vocab.clone(), spec, best_valid_bpc: f64::INFINITY };
