@@ -267,9 +267,14 @@ pub const EVAL_STREAMS: i64 = 64;
 /// checkpoint (with its own saved configuration). On resume the carried hidden state restarts
 /// from zero; everything else (weights, optimizer, step, data position) continues.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
-    if options.resume.is_none() {
-        config.validate()?;
-    }
+    // A resumed run goes on with its own saved configuration (and so its own corpus).
+    let config = match &options.resume {
+        Some(dir) => Run::read_config(dir)?,
+        None => {
+            config.validate()?;
+            config
+        }
+    };
     // Read and check the data before a run directory is created.
     let parts = data::load_parts(&config.text)?;
     let split = Split::new(&parts, config.valid_fraction)?;
@@ -327,7 +332,8 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     );
 
     let deadline = Deadline::after_minutes(options.max_minutes)?;
-    let mut progress = Progress::new("train", config.steps - step, "steps", options.quiet);
+    let mut progress =
+        Progress::new("train", config.steps.saturating_sub(step), "steps", options.quiet);
     let mut state = model.zero_state(config.batch_size);
     let mut window = Mean::default();
     let mut window_started = (Instant::now(), 0i64);
