@@ -51,3 +51,36 @@ pub fn init(quiet: bool) {
         .without_time()
         .try_init();
 }
+
+/// The optimizer flags of a training command, as overrides of its `[optimizer]` table
+/// (`#[command(flatten)]` them, `#[serde(skip_serializing_if = "OptimizerArgs::is_empty")]`).
+/// Each app's defaults are in its README and in every run's `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, clap::Args, serde::Serialize)]
+pub struct OptimizerArgs {
+    /// sgd, adam, adamw or adadelta.
+    #[arg(long = "optimizer", id = "optimizer_name", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Learning rate.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// Weight decay.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+}
+
+impl OptimizerArgs {
+    /// Whether no optimizer flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.lr.is_none()
+            && self.momentum.is_none()
+            && self.weight_decay.is_none()
+    }
+}

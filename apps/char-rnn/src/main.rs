@@ -6,7 +6,7 @@ use char_rnn::sample::{self, SampleOptions};
 use char_rnn::train::{self, RunOptions, TrainConfig};
 use char_rnn::{bench, data};
 use clap::{Parser, Subcommand};
-use dl_core::cli::RunArgs;
+use dl_core::cli::{OptimizerArgs, RunArgs};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
 use serde::Serialize;
@@ -141,15 +141,15 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     forget_bias: Option<f64>,
-    /// Characters per truncated-backpropagation window [default: 128].
+    /// Characters per truncated-backpropagation window [default: 64].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     seq_len: Option<i64>,
-    /// Streams per batch [default: 64].
+    /// Streams per batch [default: 32].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch_size: Option<i64>,
-    /// Optimizer updates in the run; the schedule spans them [default: 600].
+    /// Optimizer updates in the run; the schedule spans them [default: 2160].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<u64>,
@@ -165,7 +165,7 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     clip: Option<f64>,
-    /// Evaluate, checkpoint and write a sample every this many steps [default: 100].
+    /// Evaluate, checkpoint and write a sample every this many steps [default: 400].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     eval_every: Option<u64>,
@@ -188,41 +188,12 @@ struct Overrides<'a> {
 }
 
 #[derive(clap::Args, Serialize, Default)]
-struct OptimizerArgs {
-    /// sgd, adam, adamw or adadelta [default: adam].
-    #[arg(long = "optimizer", id = "optimizer_name", value_name = "NAME")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// Learning rate [default: 0.002].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr: Option<f64>,
-    /// SGD momentum.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    momentum: Option<f64>,
-    /// Weight decay.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    weight_decay: Option<f64>,
-}
-
-impl OptimizerArgs {
-    fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.lr.is_none()
-            && self.momentum.is_none()
-            && self.weight_decay.is_none()
-    }
-}
-
-#[derive(clap::Args, Serialize, Default)]
 struct ScheduleArgs {
     /// cosine (decay to zero at the last step) or constant [default: cosine].
     #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    /// Warm-up steps of the cosine schedule [default: 0].
+    /// Warm-up steps of the cosine schedule [default: 100].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     warmup_steps: Option<u64>,
@@ -339,6 +310,7 @@ fn run(cli: Cli) -> Result<()> {
                 batch_size: 32,
                 steps: 100_000,
                 eval_every: 250,
+                optimizer: dl_core::optim::OptimizerConfig::adam(2e-3),
                 schedule: train::LrSchedule::Constant,
                 ..TrainConfig::default()
             };

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use cnn_classifier::model::ModelKind;
 use cnn_classifier::train::{self, RunOptions, TrainConfig};
 use cnn_classifier::{bench, predict, report};
-use dl_core::cli::RunArgs;
+use dl_core::cli::{OptimizerArgs, RunArgs};
 use dl_core::device::DeviceSpec;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -152,35 +152,6 @@ struct Overrides<'a> {
     args: &'a TrainArgs,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
-}
-
-#[derive(clap::Args, Serialize, Default)]
-struct OptimizerArgs {
-    /// sgd, adam, adamw or adadelta [default: adadelta].
-    #[arg(long = "optimizer", id = "optimizer_name", value_name = "NAME")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// Learning rate [default: 1.0 for adadelta].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr: Option<f64>,
-    /// SGD momentum.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    momentum: Option<f64>,
-    /// Weight decay.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    weight_decay: Option<f64>,
-}
-
-impl OptimizerArgs {
-    fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.lr.is_none()
-            && self.momentum.is_none()
-            && self.weight_decay.is_none()
-    }
 }
 
 #[derive(clap::Args, Serialize, Default)]
