@@ -5,4 +5,5 @@ mod basics;
 mod char_rnn;
 mod cnn_classifier;
 mod dqn;
+mod seq2seq;
 mod vocabulary;

@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod cifar;
+pub mod ding;
 pub mod error;
 pub mod fetch;
 pub mod folder;

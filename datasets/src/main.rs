@@ -198,6 +198,19 @@ fn info(d: Dataset, data_dir: &Path) -> Result<()> {
                 split.test.len()
             );
         }
+        Dataset::DingDict => {
+            let text = datasets::registry::ding_text(data_dir)?;
+            let dict = datasets::ding::parse(&text);
+            println!(
+                "ding-dict: {} entries ({} skipped), {} German-English word and phrase pairs",
+                dict.entries,
+                dict.skipped,
+                dict.pairs.len()
+            );
+            for p in dict.pairs.iter().step_by((dict.pairs.len() / 5).max(1)).take(5) {
+                println!("  {} :: {}", p.first, p.second);
+            }
+        }
         Dataset::EnDe => {
             let all = vendored::en_de()?;
             let split = pairs::split(&all, 0.05, 0.05)?;

@@ -23,6 +23,8 @@ pub enum Dataset {
     EnDe,
     /// Four photographs and paintings for style transfer (vendored).
     Images,
+    /// The Ding German–English dictionary, 206k entries (fetched).
+    DingDict,
 }
 
 /// Which part of a dataset with a fixed train/test division.
@@ -104,6 +106,22 @@ const CIFAR_FILES: [FileSpec; 6] = [
     FileSpec { name: "test_batch.bin", sha256: None },
 ];
 
+/// The dictionary file of Debian's `trans-de-en` 1.9-6 (upstream's `devel 2023-01-30`).
+const DING_FILE: &str = "de-en.txt";
+const DING_FILES: [FileSpec; 1] = [FileSpec {
+    name: DING_FILE,
+    sha256: Some("34052c6021d09eadfee7a893a789204265954df70fe9c36d38fa00058d79d326"),
+}];
+
+/// The text of the Ding dictionary (`German :: English` lines; see [`crate::ding`]), fetched
+/// into `data_dir` first if it is not there.
+pub fn ding_text(data_dir: &Path) -> Result<String> {
+    Dataset::DingDict.fetch(data_dir)?;
+    let dir = Dataset::DingDict.dir(data_dir);
+    let path = fetch::present(&dir, DING_FILE).unwrap_or_else(|| dir.join(DING_FILE));
+    crate::text::utf8(idx::read_maybe_gz(&path)?, &path)
+}
+
 /// MNIST's class names.
 pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
@@ -149,13 +167,14 @@ fn gz_members(files: &[FileSpec], md5: &[&str]) -> Vec<Member> {
 
 impl Dataset {
     /// Every dataset, in the order `list` shows them.
-    pub const ALL: [Dataset; 6] = [
+    pub const ALL: [Dataset; 7] = [
         Dataset::Mnist,
         Dataset::FashionMnist,
         Dataset::Cifar10,
         Dataset::Austen,
         Dataset::EnDe,
         Dataset::Images,
+        Dataset::DingDict,
     ];
 
     /// The name used on the command line and as the cache folder.
@@ -167,6 +186,7 @@ impl Dataset {
             Dataset::Austen => "austen",
             Dataset::EnDe => "en-de",
             Dataset::Images => "images",
+            Dataset::DingDict => "ding-dict",
         }
     }
 
@@ -179,6 +199,7 @@ impl Dataset {
             Dataset::Austen => "Jane Austen's six novels, 4.0 MB of text",
             Dataset::EnDe => "19,530 English-German sentence pairs (Ding)",
             Dataset::Images => "4 images: astronaut, cat, coffee, Starry Night",
+            Dataset::DingDict => "the Ding German-English dictionary, 206k entries",
         }
     }
 
@@ -191,12 +212,16 @@ impl Dataset {
             Dataset::Austen => "public domain",
             Dataset::EnDe => "GPL-2+",
             Dataset::Images => "public domain / CC0",
+            Dataset::DingDict => "GPL-2+",
         }
     }
 
     /// Whether it is fetched into the cache (else it is embedded in the crate).
     pub fn is_fetched(self) -> bool {
-        matches!(self, Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10)
+        matches!(
+            self,
+            Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10 | Dataset::DingDict
+        )
     }
 
     /// The files of a fetched dataset (empty for vendored ones).
@@ -205,6 +230,7 @@ impl Dataset {
             Dataset::Mnist => &MNIST_FILES,
             Dataset::FashionMnist => &FASHION_FILES,
             Dataset::Cifar10 => &CIFAR_FILES,
+            Dataset::DingDict => &DING_FILES,
             _ => &[],
         }
     }
@@ -272,6 +298,22 @@ impl Dataset {
                     })
                     .collect(),
             }],
+            Dataset::DingDict => vec![
+                // The publisher's file is updated in place, so its digest may no longer match
+                // the pinned Debian snapshot; then the package is the way.
+                Source::Http {
+                    base: "https://ftp.tu-chemnitz.de/pub/Local/urz/ding/de-en".into(),
+                    members: vec![Member { from: "de-en.txt.gz".into(), md5: None, to: DING_FILE }],
+                },
+                Source::Apt {
+                    package: "trans-de-en".into(),
+                    members: vec![Member {
+                        from: "usr/share/trans/de-en".into(),
+                        md5: None,
+                        to: DING_FILE,
+                    }],
+                },
+            ],
             _ => Vec::new(),
         }
     }
@@ -332,6 +374,9 @@ impl Dataset {
             });
         }
         fetch::verify_files(&self.dir(data_dir), self.files())?;
+        if self == Dataset::DingDict {
+            return ding_text(data_dir).map(drop);
+        }
         for split in [Split::Train, Split::Test] {
             self.load_images(data_dir, split)?;
         }

@@ -2,6 +2,7 @@
 //! generated tensors and read back, and every kind of corruption gets its typed error.
 
 mod batch;
+mod ding;
 mod fetch;
 mod formats;
 mod text;

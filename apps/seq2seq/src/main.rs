@@ -1,0 +1,498 @@
+//! `seq2seq`: train a German→English translator with attention, translate, evaluate with BLEU.
+//! See the crate's README for the model, the data, the commands and the measured results.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use dl_core::cli::{OptimizerArgs, RunArgs};
+use dl_core::device::DeviceSpec;
+use dl_core::nn::CellKind;
+use seq2seq::bench;
+use seq2seq::data::{self, Direction, Example};
+use seq2seq::model::AttentionKind;
+use seq2seq::tokenize::TokenizerKind;
+use seq2seq::train::{self, Decoding, RunOptions, TrainConfig, Translator};
+use serde::Serialize;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+/// A German→English translator: a bidirectional recurrent encoder, an attentive decoder,
+/// beam search and BLEU, trained on the Ding dictionary's sentence pairs.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model; writes a run directory with config, tokenizers, metrics, checkpoints.
+    Train(Box<TrainArgs>),
+    /// Translate sentences given as arguments, or one per line on stdin.
+    Translate {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Sentences to translate; none: read lines from stdin.
+        sentences: Vec<String>,
+        #[command(flatten)]
+        decoding: DecodingArgs,
+        /// Write the attention of the (first) sentence as a heatmap to this PNG.
+        #[arg(long, value_name = "FILE.png")]
+        attention_png: Option<PathBuf>,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// Corpus BLEU (greedy and beam) and loss on the test split, or on any pair file.
+    Eval {
+        /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// `English<TAB>German` file to score, whole; default: the run's test split.
+        #[arg(long, value_name = "FILE.tsv")]
+        pairs: Option<PathBuf>,
+        /// Which split of the run's own pairs: test or valid.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Beam width of the beam-search score.
+        #[arg(long, default_value_t = 5)]
+        beam: usize,
+        /// Length normalisation exponent of beam scores.
+        #[arg(long, default_value_t = 1.0)]
+        alpha: f64,
+        /// Examples to print.
+        #[arg(long, default_value_t = 5)]
+        examples: usize,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// The demo tour: a few minutes of training, then translations.
+    Demo {
+        /// Seconds of training.
+        #[arg(long, default_value_t = 120.0)]
+        seconds: f64,
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+    },
+    /// Time the issue's fixed training step (biGRU 256 encoder, GRU 512 Bahdanau decoder).
+    Bench {
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceSpec,
+        /// libtorch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// Untimed warm-up steps.
+        #[arg(long, default_value_t = 3)]
+        warmup: u32,
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        steps: u32,
+    },
+}
+
+#[derive(clap::Args)]
+struct DecodingArgs {
+    /// Beam width.
+    #[arg(long, default_value_t = 5)]
+    beam: usize,
+    /// Greedy decoding instead of beam search.
+    #[arg(long, conflicts_with = "beam")]
+    greedy: bool,
+    /// Length normalisation exponent: beam scores are log-probability / length^alpha.
+    #[arg(long, default_value_t = 1.0)]
+    alpha: f64,
+}
+
+impl DecodingArgs {
+    fn decoding(&self) -> Result<Decoding> {
+        if !self.greedy && self.beam == 0 {
+            bail!("--beam must be at least 1 (or use --greedy)");
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            bail!("--alpha must be a non-negative number, got {}", self.alpha);
+        }
+        Ok(Decoding { beam: if self.greedy { 0 } else { self.beam }, alpha: self.alpha })
+    }
+}
+
+/// Training flags; each overrides the `--config` file, which overrides the defaults.
+#[derive(clap::Args, Serialize)]
+struct TrainArgs {
+    /// `English<TAB>German` pair file [default: the vendored Ding sentence pairs].
+    #[arg(long, value_name = "FILE.tsv")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pairs: Option<PathBuf>,
+    /// de-en or en-de [default: de-en].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<Direction>,
+    /// Add the Ding dictionary's word and phrase pairs to the training data [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dictionary: Option<bool>,
+    /// The dictionary file (`German :: English` lines) [default: fetched into the data cache].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dictionary_file: Option<PathBuf>,
+    /// Dictionary pairs per sentence pair in each epoch, drawn afresh [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dictionary_ratio: Option<f64>,
+    /// char, word, bpe or unigram [default: bpe].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokenizer: Option<TokenizerKind>,
+    /// Tokens per language [default: 4000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vocab_size: Option<usize>,
+    /// Lowercase both languages [default: true].
+    #[arg(long, value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lowercase: Option<bool>,
+    /// Longest training sentence in tokens [default: 60].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_len: Option<usize>,
+    /// gru or lstm (rnn works too) [default: gru].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cell: Option<CellKind>,
+    /// Embedding size [default: 256].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedding: Option<i64>,
+    /// Hidden size of each encoder direction [default: 256].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoder_hidden: Option<i64>,
+    /// Hidden size of the decoder [default: 512].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decoder_hidden: Option<i64>,
+    /// Stacked recurrent layers [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layers: Option<i64>,
+    /// none, bahdanau or luong [default: bahdanau].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attention: Option<AttentionKind>,
+    /// Size of Bahdanau's attention layer [default: 256].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attention_dim: Option<i64>,
+    /// Dropout [default: 0.3].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropout: Option<f64>,
+    /// Teacher forcing ratio; below 1 the model's own guesses are fed back [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teacher_forcing: Option<f64>,
+    /// Label smoothing [default: 0.1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_smoothing: Option<f64>,
+    /// Sentence pairs per batch [default: 64].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<usize>,
+    /// Passes over the training data [default: 15].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epochs: Option<u64>,
+    /// Optimizer and its settings [default: adam, lr 0.001].
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "OptimizerArgs::is_empty")]
+    optimizer: OptimizerArgs,
+    /// Learning-rate schedule.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "ScheduleArgs::is_empty")]
+    schedule: ScheduleArgs,
+    /// Largest global gradient norm, 0 for no clipping [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<f64>,
+    #[command(flatten)]
+    #[serde(skip)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Serialize, Default)]
+struct ScheduleArgs {
+    /// cosine (decay to zero at the last step) or constant [default: cosine].
+    #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Warm-up steps of the cosine schedule [default: 200].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warmup_steps: Option<u64>,
+}
+
+impl ScheduleArgs {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.warmup_steps.is_none()
+    }
+}
+
+/// The flags that override the configuration: the app's own and the shared `--seed`.
+#[derive(Serialize)]
+struct Overrides<'a> {
+    #[serde(flatten)]
+    args: &'a TrainArgs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn print_translation(source: &str, t: &train::Translation) {
+    println!("{source}\n  => {}", t.text);
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let common = &args.run;
+            dl_core::cli::init(common.quiet);
+            let overrides = Overrides { args: &args, seed: common.seed };
+            let config: TrainConfig =
+                dl_core::config::resolve(common.config.as_deref(), &overrides)?;
+            let options = RunOptions {
+                device: common.device.resolve()?,
+                out: common.out.clone(),
+                resume: common.resume.clone(),
+                max_minutes: common.max_minutes,
+                quiet: common.quiet,
+            };
+            train::train(config, &options)?;
+        }
+        Command::Translate { checkpoint, sentences, decoding, attention_png, device } => {
+            dl_core::cli::init(true);
+            let decoding = decoding.decoding()?;
+            let translator = train::load(&checkpoint, device.resolve()?)?;
+            if !sentences.is_empty() {
+                let translations = translator.translate(&sentences, decoding);
+                for (s, t) in sentences.iter().zip(&translations) {
+                    print_translation(s, t);
+                }
+                if let (Some(path), Some(t)) = (attention_png, translations.first()) {
+                    write_attention(&path, t)?;
+                    eprintln!("wrote {}", path.display());
+                }
+                return Ok(());
+            }
+            if attention_png.is_some() {
+                bail!("--attention-png needs the sentence as an argument");
+            }
+            translate_stdin(&translator, decoding)?;
+        }
+        Command::Eval { checkpoint, pairs, split, beam, alpha, examples, device } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(beam >= 1, "--beam must be at least 1");
+            let translator = train::load(&checkpoint, device.resolve()?)?;
+            let (name, set) = eval_set(&translator, pairs.as_ref(), &split)?;
+            println!(
+                "{name}: {} pairs, {}, epoch {}",
+                set.len(),
+                translator.info.direction,
+                translator.epoch
+            );
+            for (label, decoding) in
+                [("greedy", Decoding::GREEDY), ("beam", Decoding { beam, alpha })]
+            {
+                let started = std::time::Instant::now();
+                let eval = train::evaluate(&translator, &set, decoding);
+                let label =
+                    if decoding.beam > 0 { format!("{label} {beam}") } else { label.into() };
+                println!(
+                    "{label}: {} (loss {:.3} nats/token, {:.1} s)",
+                    eval.bleu,
+                    eval.loss,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let shown: Vec<&Example> = set.iter().take(examples).collect();
+            let sources: Vec<&str> = shown.iter().map(|e| e.source.as_str()).collect();
+            for (e, t) in shown.iter().zip(translator.translate(&sources, Decoding { beam, alpha }))
+            {
+                println!(
+                    "\n  source:    {}\n  reference: {}\n  beam {beam}:    {}",
+                    e.source, e.target, t.text
+                );
+            }
+        }
+        Command::Demo { seconds, device } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
+            let device = device.resolve()?;
+            let config = TrainConfig {
+                embedding: 128,
+                encoder_hidden: 128,
+                decoder_hidden: 256,
+                attention_dim: 128,
+                vocab_size: 2000,
+                epochs: 100,
+                optimizer: dl_core::optim::OptimizerConfig::adam(3e-3),
+                schedule: train::LrSchedule::Constant,
+                ..TrainConfig::default()
+            };
+            let options = RunOptions {
+                device,
+                out: None,
+                resume: None,
+                max_minutes: Some(seconds / 60.0),
+                quiet: false,
+            };
+            let summary = train::train(config, &options)?;
+            let translator = train::load(&summary.dir, device)?;
+            let sentences =
+                ["Ich habe keine Zeit.", "Das Wetter ist heute schön.", "Wo ist der Bahnhof?"];
+            for (s, t) in sentences
+                .iter()
+                .zip(translator.translate(&sentences, Decoding { beam: 5, alpha: 1.0 }))
+            {
+                print_translation(s, &t);
+            }
+        }
+        Command::Bench { device, threads, warmup, steps } => {
+            dl_core::cli::init(false);
+            anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
+            let device = device.resolve()?;
+            let tokens_per_s =
+                bench::run(device, threads, warmup, steps).context("benchmark failed")?;
+            println!(
+                "biGRU 256 encoder, GRU 512 Bahdanau decoder, vocabularies 8000, batch {} x {}, \
+                 {steps} steps on {device:?}, {threads} threads",
+                bench::BATCH,
+                bench::LEN
+            );
+            println!("bench: app=seq2seq metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s");
+        }
+    }
+    Ok(())
+}
+
+/// The pairs `eval` scores: a file (whole), or the run's own validation or test split.
+fn eval_set(
+    translator: &Translator,
+    pairs: Option<&PathBuf>,
+    split: &str,
+) -> Result<(String, Vec<Example>)> {
+    let direction = translator.info.direction;
+    if let Some(path) = pairs {
+        let pairs = data::read_pairs(Some(path))?;
+        return Ok((
+            path.display().to_string(),
+            pairs.iter().map(|p| data::orient(p, direction)).collect(),
+        ));
+    }
+    let corpus = data::split(&data::read_pairs(translator.config.pairs.as_deref())?, direction)?;
+    match split {
+        "test" => Ok(("test split".into(), corpus.test)),
+        "valid" => Ok(("validation split".into(), corpus.valid)),
+        other => bail!("unknown split {other:?}: expected test or valid"),
+    }
+}
+
+/// Translates stdin line by line; with a terminal, prompts for each line.
+fn translate_stdin(translator: &Translator, decoding: Decoding) -> Result<()> {
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let mut out = std::io::stdout().lock();
+    let direction: Direction = translator.info.direction;
+    if interactive {
+        writeln!(out, "{direction} translator: one sentence per line, Ctrl-D to quit")?;
+    }
+    loop {
+        if interactive {
+            write!(out, "> ")?;
+            out.flush()?;
+        }
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let t = translator.translate(&[line], decoding).swap_remove(0);
+        writeln!(out, "{}", t.text)?;
+    }
+    Ok(())
+}
+
+/// The attention of one translation as a labelled heatmap: target tokens down, source across.
+fn write_attention(path: &std::path::Path, t: &train::Translation) -> Result<()> {
+    let mut rows: Vec<String> = t.target_tokens.clone();
+    rows.push("[EOS]".into());
+    let values: Vec<Vec<f64>> =
+        t.hypothesis.attention.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
+    let rows = rows.into_iter().take(values.len()).collect::<Vec<_>>();
+    dl_core::plot::heatmap(
+        path,
+        "attention",
+        ("translation", "source"),
+        &rows,
+        &t.source_tokens,
+        &values,
+    )
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn training_flags_become_configuration_overrides() {
+        let cli = Cli::try_parse_from([
+            "seq2seq",
+            "train",
+            "--attention",
+            "luong",
+            "--tokenizer",
+            "word",
+            "--dictionary",
+            "--direction",
+            "en-de",
+            "--lr",
+            "0.002",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else { panic!("not train") };
+        let overrides = Overrides { args: &args, seed: args.run.seed };
+        let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
+        assert_eq!(config.attention, AttentionKind::Luong);
+        assert_eq!(config.tokenizer, TokenizerKind::Word);
+        assert!(config.dictionary);
+        assert_eq!(config.direction, Direction::EnDe);
+        assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.002));
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.decoder_hidden, TrainConfig::default().decoder_hidden);
+        let err =
+            Cli::try_parse_from(["seq2seq", "train", "--attention", "transformer"]).err().unwrap();
+        assert!(err.to_string().contains("transformer"), "{err}");
+    }
+}

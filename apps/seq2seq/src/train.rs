@@ -1,0 +1,708 @@
+//! Training: teacher forcing (or scheduled sampling) on padded, length-sorted batches, masked
+//! cross-entropy with label smoothing, validation loss and greedy BLEU after every epoch, the
+//! checkpoint with the best validation BLEU kept.
+
+use crate::beam::{self, Hypothesis};
+use crate::bleu::{self, Bleu};
+use crate::data::{self, Corpus, Direction, Encoded, Example};
+use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
+use crate::tokenize::{TokenizerKind, Vocab, PAD};
+use crate::APP;
+use anyhow::{bail, Context, Result};
+use dl_core::checkpoint::{self, Sidecar};
+use dl_core::device::{seed_all, seed_step};
+use dl_core::metrics::Mean;
+use dl_core::nn::CellKind;
+use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, Schedule};
+use dl_core::progress::Progress;
+use dl_core::run::{Deadline, Run};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::{nn::VarStore, Device, Tensor};
+
+/// How the learning rate moves over the run's steps.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LrSchedule {
+    /// Linear warm-up for `warmup_steps`, then cosine decay to zero at the last step.
+    Cosine {
+        /// Steps of warm-up.
+        #[serde(default)]
+        warmup_steps: u64,
+    },
+    /// The base rate throughout.
+    Constant,
+}
+
+/// Everything that defines a training run (saved as `config.toml` in the run directory).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// `English<TAB>German` pair file; `None`: the vendored Ding sentence pairs.
+    pub pairs: Option<PathBuf>,
+    /// Translation direction.
+    pub direction: Direction,
+    /// Add the Ding dictionary's word and phrase pairs to the training split.
+    pub dictionary: bool,
+    /// The dictionary file (`German :: English` lines); `None`: fetched into the data cache.
+    pub dictionary_file: Option<PathBuf>,
+    /// Dictionary pairs per sentence pair in each epoch (drawn afresh every epoch).
+    pub dictionary_ratio: f64,
+    /// How sentences are cut into tokens.
+    pub tokenizer: TokenizerKind,
+    /// Tokens per language's vocabulary (specials included).
+    pub vocab_size: usize,
+    /// Lowercase both languages (BLEU is scored lowercased).
+    pub lowercase: bool,
+    /// Longest sentence, in tokens, kept for training.
+    pub max_len: usize,
+    /// Recurrent cell of encoder and decoder.
+    pub cell: CellKind,
+    /// Embedding size.
+    pub embedding: i64,
+    /// Hidden size of each encoder direction.
+    pub encoder_hidden: i64,
+    /// Hidden size of the decoder.
+    pub decoder_hidden: i64,
+    /// Stacked layers of each recurrent network.
+    pub layers: i64,
+    /// The attention.
+    pub attention: AttentionKind,
+    /// Size of Bahdanau's attention layer.
+    pub attention_dim: i64,
+    /// Dropout on embeddings, between layers and before the read-out.
+    pub dropout: f64,
+    /// Probability of feeding the true previous token rather than the model's own guess.
+    pub teacher_forcing: f64,
+    /// Label smoothing of the cross-entropy (Szegedy et al., 2016).
+    pub label_smoothing: f64,
+    /// Sentence pairs per batch.
+    pub batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: u64,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule over all steps.
+    pub schedule: LrSchedule,
+    /// Largest global gradient norm (0 turns clipping off).
+    pub clip: f64,
+    /// Seed of every random generator.
+    pub seed: u64,
+    /// Log the running training loss every this many steps.
+    pub log_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            pairs: None,
+            direction: Direction::DeEn,
+            dictionary: false,
+            dictionary_file: None,
+            dictionary_ratio: 1.0,
+            tokenizer: TokenizerKind::Bpe,
+            vocab_size: 4000,
+            lowercase: true,
+            max_len: 60,
+            cell: CellKind::Gru,
+            embedding: 256,
+            encoder_hidden: 256,
+            decoder_hidden: 512,
+            layers: 1,
+            attention: AttentionKind::Bahdanau,
+            attention_dim: 256,
+            dropout: 0.3,
+            teacher_forcing: 1.0,
+            label_smoothing: 0.1,
+            batch_size: 64,
+            epochs: 15,
+            optimizer: OptimizerConfig::adam(1e-3),
+            schedule: LrSchedule::Cosine { warmup_steps: 200 },
+            clip: 1.0,
+            seed: 1,
+            log_every: 20,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the values a user can get wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.embedding < 1 || self.encoder_hidden < 1 || self.decoder_hidden < 1 {
+            bail!("embedding and hidden sizes must be at least 1");
+        }
+        if self.layers < 1 || self.attention_dim < 1 {
+            bail!("layers and attention_dim must be at least 1");
+        }
+        if self.batch_size < 1 || self.epochs < 1 || self.log_every < 1 || self.max_len < 1 {
+            bail!("batch_size, epochs, log_every and max_len must be at least 1");
+        }
+        if !(self.dictionary_ratio > 0.0 && self.dictionary_ratio <= 1000.0) {
+            bail!("dictionary_ratio must be in (0, 1000], got {}", self.dictionary_ratio);
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("dropout must be in [0, 1), got {}", self.dropout);
+        }
+        if !(0.0..=1.0).contains(&self.teacher_forcing) {
+            bail!("teacher_forcing must be in [0, 1], got {}", self.teacher_forcing);
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            bail!("label_smoothing must be in [0, 1), got {}", self.label_smoothing);
+        }
+        if !(self.clip >= 0.0 && self.clip.is_finite()) {
+            bail!("clip must be 0 (off) or a positive number, got {}", self.clip);
+        }
+        if self.vocab_size <= crate::tokenize::SPECIALS.len() || self.vocab_size > 1_000_000 {
+            bail!("vocab_size must be in 5..=1000000, got {}", self.vocab_size);
+        }
+        self.optimizer.validate()?;
+        Ok(())
+    }
+
+    fn lr_schedule(&self, total_steps: u64) -> Result<Schedule> {
+        let schedule = match self.schedule {
+            LrSchedule::Cosine { warmup_steps } => {
+                if warmup_steps > total_steps {
+                    bail!(
+                        "the cosine schedule's {warmup_steps} warm-up steps exceed the run's \
+                         {total_steps} steps: lower warmup_steps"
+                    );
+                }
+                Schedule::Cosine { warmup: warmup_steps, total: total_steps, min_factor: 0.0 }
+            }
+            LrSchedule::Constant => Schedule::Constant,
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}
+
+/// What a checkpoint of this app carries besides the weights (the sidecar's `extra`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The network's shape.
+    pub spec: ModelSpec,
+    /// Translation direction.
+    pub direction: Direction,
+    /// The source language's tokenizer (JSON).
+    pub src_tokenizer: String,
+    /// The target language's tokenizer (JSON).
+    pub tgt_tokenizer: String,
+    /// Longest training sentence in tokens (decoding stops at twice the source plus 10).
+    pub max_len: usize,
+    /// Best validation BLEU (greedy) so far.
+    pub best_valid_bleu: f64,
+}
+
+/// A trained model, ready to translate.
+pub struct Translator {
+    /// The weights.
+    pub vs: VarStore,
+    /// The network.
+    pub model: Seq2Seq,
+    /// Source tokenizer.
+    pub src: Vocab,
+    /// Target tokenizer.
+    pub tgt: Vocab,
+    /// Shape, direction and best score.
+    pub info: ModelInfo,
+    /// Its training configuration.
+    pub config: TrainConfig,
+    /// Epochs it was trained for.
+    pub epoch: u64,
+}
+
+/// Loads a checkpoint (file or run directory) of this app onto `device`.
+pub fn load(path: &Path, device: Device) -> Result<Translator> {
+    let path = checkpoint::resolve(path)?;
+    let sidecar = checkpoint::read_sidecar(&path, APP)?;
+    let config: TrainConfig = sidecar.config()?;
+    let info: ModelInfo = serde_json::from_value(sidecar.extra.clone())
+        .with_context(|| format!("{}: the checkpoint has no model description", path.display()))?;
+    let src = Vocab::from_json(&info.src_tokenizer).context("the source tokenizer")?;
+    let tgt = Vocab::from_json(&info.tgt_tokenizer).context("the target tokenizer")?;
+    let mut vs = VarStore::new(device);
+    let model = Seq2Seq::new(&vs.root(), info.spec);
+    checkpoint::load(&path, APP, &mut vs, None)?;
+    Ok(Translator { vs, model, src, tgt, info, config, epoch: sidecar.epoch })
+}
+
+/// How to decode.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decoding {
+    /// Beam width; 0 means greedy decoding (batched).
+    pub beam: usize,
+    /// Length normalisation exponent of beam scores.
+    pub alpha: f64,
+}
+
+impl Decoding {
+    /// Greedy decoding.
+    pub const GREEDY: Decoding = Decoding { beam: 0, alpha: 1.0 };
+}
+
+/// One translated sentence.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    /// The source tokens, as the tokenizer cut them.
+    pub source_tokens: Vec<String>,
+    /// The translation's tokens.
+    pub target_tokens: Vec<String>,
+    /// The translation, detokenized.
+    pub text: String,
+    /// The best hypothesis (score, attention).
+    pub hypothesis: Hypothesis,
+}
+
+impl Translator {
+    /// Translates sentences (batches of 64 for greedy decoding, one at a time for beam search).
+    pub fn translate<S: AsRef<str>>(
+        &self,
+        sentences: &[S],
+        decoding: Decoding,
+    ) -> Vec<Translation> {
+        translate(&self.model, &self.src, &self.tgt, sentences, decoding, self.vs.device())
+    }
+}
+
+/// The decoding length limit for a source of `len` tokens.
+pub fn max_output_len(len: usize) -> usize {
+    2 * len + 10
+}
+
+/// Translates `sentences` with `model`.
+pub fn translate<S: AsRef<str>>(
+    model: &Seq2Seq,
+    src: &Vocab,
+    tgt: &Vocab,
+    sentences: &[S],
+    decoding: Decoding,
+    device: Device,
+) -> Vec<Translation> {
+    let _guard = tch::no_grad_guard();
+    let encoded: Vec<Vec<i64>> = sentences
+        .iter()
+        .map(|s| {
+            let ids = src.encode(s.as_ref());
+            if ids.is_empty() {
+                vec![crate::tokenize::UNK]
+            } else {
+                ids
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(sentences.len());
+    for chunk in encoded.chunks(if decoding.beam == 0 { 64 } else { 1 }) {
+        let examples: Vec<Encoded> =
+            chunk.iter().map(|s| Encoded { source: s.clone(), target: vec![PAD] }).collect();
+        let refs: Vec<&Encoded> = examples.iter().collect();
+        let batch = data::batch(&refs, device);
+        let memory = model.encode(&batch.src, &batch.src_lengths, false);
+        let longest = chunk.iter().map(Vec::len).max().unwrap_or(1);
+        let hypotheses = if decoding.beam == 0 {
+            beam::greedy(model, &memory, max_output_len(longest))
+        } else {
+            let mut beams = beam::beam_search(
+                model,
+                &memory,
+                decoding.beam,
+                max_output_len(longest),
+                decoding.alpha,
+            );
+            vec![beams.swap_remove(0)]
+        };
+        for (ids, hypothesis) in chunk.iter().zip(hypotheses) {
+            out.push(Translation {
+                source_tokens: src.tokens(ids),
+                target_tokens: tgt.tokens(&hypothesis.tokens),
+                text: tgt.decode(&hypothesis.tokens),
+                hypothesis,
+            });
+        }
+    }
+    out
+}
+
+/// Loss and BLEU on a set of examples.
+#[derive(Clone, Copy, Debug)]
+pub struct Evaluation {
+    /// Mean negative log-likelihood per target token (EOS included), teacher forced, no
+    /// smoothing.
+    pub loss: f64,
+    /// Corpus BLEU of the translations, lowercased.
+    pub bleu: Bleu,
+}
+
+/// Teacher-forced loss per target token over `data`.
+pub fn loss_on(model: &Seq2Seq, data: &[Encoded], batch_size: usize, device: Device) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let (mut total, mut tokens) = (0.0, 0i64);
+    for chunk in data.chunks(batch_size) {
+        let refs: Vec<&Encoded> = chunk.iter().collect();
+        let b = data::batch(&refs, device);
+        let encoded = model.encode(&b.src, &b.src_lengths, false);
+        let (logits, _) = model.decode_teacher(&encoded, &b.tgt_in, false);
+        total += token_loss(&logits, &b.tgt_out, 0.0, tch::Reduction::Sum).double_value(&[]);
+        tokens += b.tokens;
+    }
+    total / tokens.max(1) as f64
+}
+
+/// BLEU of `model`'s translations of `examples` against their targets.
+pub fn bleu_on(
+    model: &Seq2Seq,
+    src: &Vocab,
+    tgt: &Vocab,
+    examples: &[Example],
+    decoding: Decoding,
+    device: Device,
+) -> (Bleu, Vec<Translation>) {
+    let sources: Vec<&str> = examples.iter().map(|e| e.source.as_str()).collect();
+    let translations = translate(model, src, tgt, &sources, decoding, device);
+    let hypotheses: Vec<&str> = translations.iter().map(|t| t.text.as_str()).collect();
+    let references: Vec<&str> = examples.iter().map(|e| e.target.as_str()).collect();
+    (bleu::corpus_bleu(&hypotheses, &references, true), translations)
+}
+
+/// Masked cross-entropy of `logits: [batch, steps, vocab]` against `targets: [batch, steps]`;
+/// padding positions contribute nothing.
+pub fn token_loss(
+    logits: &Tensor,
+    targets: &Tensor,
+    label_smoothing: f64,
+    reduction: tch::Reduction,
+) -> Tensor {
+    let vocab = logits.size()[2];
+    logits.view([-1, vocab]).cross_entropy_loss::<Tensor>(
+        &targets.reshape([-1]),
+        None,
+        reduction,
+        PAD,
+        label_smoothing,
+    )
+}
+
+/// Options of a training command besides the configuration.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Device to train on.
+    pub device: Device,
+    /// Run directory to create (default `runs/seq2seq/<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Run directory to continue.
+    pub resume: Option<PathBuf>,
+    /// Wall-clock budget.
+    pub max_minutes: Option<f64>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// The outcome of a training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Epochs done (over all sessions of the run).
+    pub epochs: u64,
+    /// Best validation BLEU (greedy).
+    pub best_valid_bleu: f64,
+    /// Validation loss at the best epoch.
+    pub valid_loss: f64,
+    /// Whether `--max-minutes` stopped it early.
+    pub stopped_early: bool,
+}
+
+/// The data of a run, tokenized.
+struct Prepared {
+    corpus: Corpus,
+    src: Vocab,
+    tgt: Vocab,
+    /// Sentence pairs first, then dictionary pairs.
+    train: Vec<Encoded>,
+    /// How many of `train` are sentence pairs.
+    sentences: usize,
+    valid: Vec<Encoded>,
+}
+
+fn prepare(config: &TrainConfig, saved: Option<&ModelInfo>) -> Result<Prepared> {
+    let pairs = data::read_pairs(config.pairs.as_deref())?;
+    let mut corpus = data::split(&pairs, config.direction)?;
+    if config.dictionary {
+        let dictionary = data::read_dictionary(config.dictionary_file.as_ref())?;
+        let added = data::add_dictionary(&mut corpus, &dictionary, config.direction);
+        tracing::info!("dictionary: {added} pairs join the training split");
+    }
+    let (src, tgt) = match saved {
+        Some(info) => {
+            (Vocab::from_json(&info.src_tokenizer)?, Vocab::from_json(&info.tgt_tokenizer)?)
+        }
+        None => {
+            let side = |pick: fn(&Example) -> &str| -> Vec<&str> {
+                corpus.train.iter().map(pick).collect()
+            };
+            let learn = |sentences: Vec<&str>| {
+                Vocab::train(config.tokenizer, config.vocab_size, config.lowercase, &sentences)
+            };
+            (learn(side(|e| &e.source))?, learn(side(|e| &e.target))?)
+        }
+    };
+    let n = corpus.train.len() - corpus.dictionary_pairs;
+    let (mut train, dropped) = data::encode_all(&corpus.train[..n], &src, &tgt, config.max_len);
+    let sentences = train.len();
+    let (dictionary, _) = data::encode_all(&corpus.train[n..], &src, &tgt, config.max_len);
+    train.extend(dictionary);
+    let (valid, _) = data::encode_all(&corpus.valid, &src, &tgt, usize::MAX);
+    if train.is_empty() {
+        bail!("no training pair fits max_len = {} tokens", config.max_len);
+    }
+    let unknown =
+        src.unknown_rate(&corpus.test.iter().map(|e| e.source.as_str()).collect::<Vec<_>>());
+    tracing::info!(
+        "{}: {} training pairs ({} from the dictionary, {dropped} longer than {} tokens left \
+         out), {} validation, {} test; {} tokenizer, vocabularies {} / {}, unknown source tokens \
+         in test {:.1} %",
+        config.direction,
+        train.len(),
+        corpus.dictionary_pairs,
+        config.max_len,
+        corpus.valid.len(),
+        corpus.test.len(),
+        config.tokenizer,
+        src.size(),
+        tgt.size(),
+        100.0 * unknown
+    );
+    Ok(Prepared { corpus, src, tgt, train, sentences, valid })
+}
+
+/// One update: encode, decode (teacher forcing with probability `teacher_forcing` per step,
+/// else the model's own previous guess), masked smoothed cross-entropy, backward, clip, step.
+/// Returns the loss per target token and the gradient norm before clipping.
+pub fn update(
+    model: &Seq2Seq,
+    opt: &mut Optimizer,
+    batch: &data::Batch,
+    config: &TrainConfig,
+    rng: &mut ChaCha8Rng,
+) -> (f64, f64) {
+    let encoded = model.encode(&batch.src, &batch.src_lengths, true);
+    let logits = if config.teacher_forcing >= 1.0 {
+        model.decode_teacher(&encoded, &batch.tgt_in, true).0
+    } else {
+        // Scheduled sampling (Bengio et al., 2015): step by step, feeding at each step either
+        // the true previous token or the model's own most probable one.
+        let steps = batch.tgt_in.size()[1];
+        let mut state = model.initial_state(&encoded);
+        let mut prev = batch.tgt_in.select(1, 0);
+        let mut all = Vec::with_capacity(steps as usize);
+        for t in 0..steps {
+            let step = model.step(&encoded, &prev, &state, true);
+            if t + 1 < steps {
+                prev = if rng.random::<f64>() < config.teacher_forcing {
+                    batch.tgt_in.select(1, t + 1)
+                } else {
+                    step.logits.argmax(-1, false).detach()
+                };
+            }
+            all.push(step.logits);
+            state = step.state;
+        }
+        Tensor::stack(&all, 1)
+    };
+    let loss = token_loss(&logits, &batch.tgt_out, config.label_smoothing, tch::Reduction::Mean);
+    opt.zero_grad();
+    loss.backward();
+    let norm =
+        if config.clip > 0.0 { clip_grad_norm(opt.parameters(), config.clip) } else { f64::NAN };
+    opt.step();
+    (loss.double_value(&[]), norm)
+}
+
+/// Trains a model: a new run from `config`, or the run in `options.resume` from its last
+/// checkpoint (with its own saved configuration and tokenizers).
+pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
+    let config = match &options.resume {
+        Some(dir) => Run::read_config(dir)?,
+        None => {
+            config.validate()?;
+            config
+        }
+    };
+    let saved_info = match &options.resume {
+        Some(dir) => {
+            let last = dir.join("checkpoints").join("last.safetensors");
+            let sidecar = checkpoint::read_sidecar(&last, APP)?;
+            Some(
+                serde_json::from_value::<ModelInfo>(sidecar.extra)
+                    .context("the last checkpoint has no model description")?,
+            )
+        }
+        None => None,
+    };
+    let data = prepare(&config, saved_info.as_ref())?;
+    let dictionary = data.train.len() - data.sentences;
+    let per_epoch =
+        data::epoch_examples(data.sentences, dictionary, config.dictionary_ratio, 0, 0).len();
+    let steps_per_epoch = per_epoch.div_ceil(config.batch_size) as u64;
+    let total_steps = steps_per_epoch * config.epochs;
+    let schedule = config.lr_schedule(total_steps)?;
+
+    let (config, mut run, resume_from) =
+        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
+    let device = options.device;
+    seed_all(config.seed);
+    let spec = ModelSpec {
+        cell: config.cell,
+        src_vocab: data.src.size(),
+        tgt_vocab: data.tgt.size(),
+        embedding: config.embedding,
+        encoder_hidden: config.encoder_hidden,
+        decoder_hidden: config.decoder_hidden,
+        layers: config.layers,
+        attention: config.attention,
+        attention_dim: config.attention_dim,
+        dropout: config.dropout,
+    };
+    let mut vs = VarStore::new(device);
+    let model = Seq2Seq::new(&vs.root(), spec);
+    let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
+    let mut info = ModelInfo {
+        spec,
+        direction: config.direction,
+        src_tokenizer: data.src.to_json(),
+        tgt_tokenizer: data.tgt.to_json(),
+        max_len: config.max_len,
+        best_valid_bleu: f64::NEG_INFINITY,
+    };
+    let (mut epoch, mut step) = (0u64, 0u64);
+    if let Some(last) = &resume_from {
+        let sidecar = checkpoint::load(last, APP, &mut vs, Some(&mut opt))?;
+        info = serde_json::from_value(sidecar.extra)
+            .context("the last checkpoint has no model description")?;
+        (epoch, step) = (sidecar.epoch, sidecar.step);
+        tracing::info!("resuming {} after epoch {epoch}", run.dir().display());
+    } else {
+        for (name, vocab) in [("tokenizer-src.json", &data.src), ("tokenizer-tgt.json", &data.tgt)]
+        {
+            dl_core::fs::write_atomic(&run.dir().join(name), vocab.to_json().as_bytes())
+                .with_context(|| format!("writing {name}"))?;
+        }
+    }
+    tracing::info!(
+        "{} {}x{} encoder, {} decoder, {} attention: {} parameters, {steps_per_epoch} batches per \
+         epoch, {device:?}",
+        config.cell,
+        config.layers,
+        config.encoder_hidden,
+        config.decoder_hidden,
+        config.attention,
+        Seq2Seq::parameters(spec)
+    );
+
+    let deadline = Deadline::after_minutes(options.max_minutes)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(step));
+    let mut stopped_early = false;
+    let mut valid_loss_at_best = f64::NAN;
+    while epoch < config.epochs && !stopped_early {
+        let examples = data::epoch_examples(
+            data.sentences,
+            dictionary,
+            config.dictionary_ratio,
+            config.seed,
+            epoch,
+        );
+        let batches =
+            data::epoch_batches(&data.train, examples, config.batch_size, config.seed, epoch);
+        let mut progress = Progress::new(
+            &format!("epoch {}", epoch + 1),
+            batches.len() as u64,
+            "batches",
+            options.quiet,
+        );
+        let mut window = Mean::default();
+        for indices in &batches {
+            seed_step(config.seed, step);
+            let examples: Vec<&Encoded> = indices.iter().map(|&i| &data.train[i]).collect();
+            let batch = data::batch(&examples, device);
+            opt.set_lr(schedule.lr(config.optimizer.lr(), step));
+            let (loss, norm) = update(&model, &mut opt, &batch, &config, &mut rng);
+            if !loss.is_finite() {
+                bail!("the training loss became {loss} at step {step}: lower the learning rate");
+            }
+            step += 1;
+            window.add(loss, 1.0);
+            progress.inc(1, &format!("loss {:.3}", window.value()));
+            if step % config.log_every == 0 {
+                run.log(
+                    step,
+                    &[("train_loss", window.value()), ("lr", opt.lr()), ("grad_norm", norm)],
+                )?;
+                window = Mean::default();
+            }
+            if deadline.expired() {
+                stopped_early = true;
+                break;
+            }
+        }
+        progress.finish();
+        if stopped_early && step % steps_per_epoch != 0 {
+            tracing::info!(
+                "time budget spent in epoch {}: evaluating the partial epoch",
+                epoch + 1
+            );
+        }
+        epoch += 1;
+        let valid_loss = loss_on(&model, &data.valid, 64, device);
+        let (bleu, translations) =
+            bleu_on(&model, &data.src, &data.tgt, &data.corpus.valid, Decoding::GREEDY, device);
+        run.log(
+            step,
+            &[("valid_loss", valid_loss), ("valid_bleu", bleu.score), ("epoch", epoch as f64)],
+        )?;
+        println!(
+            "epoch {epoch}: valid loss {valid_loss:.3}, BLEU {:.2} (greedy), {:.0} s",
+            bleu.score,
+            run.elapsed()
+        );
+        if let (Some(t), Some(e)) = (translations.first(), data.corpus.valid.first()) {
+            tracing::info!("  {} => {} (reference: {})", e.source, t.text, e.target);
+        }
+        let mut sidecar = Sidecar::new(APP, step, epoch, config.seed, &config)?;
+        sidecar.metrics.insert("valid_loss".into(), valid_loss);
+        sidecar.metrics.insert("valid_bleu".into(), bleu.score);
+        if bleu.score > info.best_valid_bleu {
+            info.best_valid_bleu = bleu.score;
+            valid_loss_at_best = valid_loss;
+            sidecar.extra = serde_json::to_value(&info)?;
+            checkpoint::save(&run.checkpoint("best"), &vs, None, &sidecar)?;
+        }
+        sidecar.extra = serde_json::to_value(&info)?;
+        checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
+        run.plot()?;
+    }
+    println!(
+        "best valid BLEU {:.2} (greedy) after {epoch} epochs, {:.0} s; run in {}",
+        info.best_valid_bleu,
+        run.elapsed(),
+        run.dir().display()
+    );
+    Ok(Summary {
+        dir: run.dir().to_path_buf(),
+        epochs: epoch,
+        best_valid_bleu: info.best_valid_bleu,
+        valid_loss: valid_loss_at_best,
+        stopped_early,
+    })
+}
+
+/// Loss and BLEU of a trained model on `examples`.
+pub fn evaluate(translator: &Translator, examples: &[Example], decoding: Decoding) -> Evaluation {
+    let device = translator.vs.device();
+    let (encoded, _) = data::encode_all(examples, &translator.src, &translator.tgt, usize::MAX);
+    let loss = loss_on(&translator.model, &encoded, 64, device);
+    let (bleu, _) =
+        bleu_on(&translator.model, &translator.src, &translator.tgt, examples, decoding, device);
+    Evaluation { loss, bleu }
+}

@@ -1,0 +1,355 @@
+//! seq2seq: BLEU agrees with sacreBLEU, padding changes nothing, step-by-step decoding agrees
+//! with the teacher-forced pass, beam search is ordered and reduces to greedy at width 1, a
+//! small model learns to reverse digit strings, tokenizers round-trip, the dictionary never
+//! leaks held-out sentences, and bad input gets a clear error.
+
+use datasets::pairs::Pair;
+use dl_core::nn::CellKind;
+use dl_core::optim::{Optimizer, OptimizerConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seq2seq::beam;
+use seq2seq::bleu::{corpus_bleu, tokenize_13a};
+use seq2seq::data::{self, Corpus, Direction, Encoded, Example};
+use seq2seq::model::{AttentionKind, ModelSpec, Seq2Seq};
+use seq2seq::tokenize::{TokenizerKind, Vocab, EOS, PAD, UNK};
+use seq2seq::train::{self, RunOptions, TrainConfig};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+// Expected values from sacreBLEU 2.5.1, `sacrebleu.corpus_bleu(hyps, [refs], lowercase=True)`
+// (13a tokenization, exp smoothing), and its `Tokenizer13a` for the tokenizations.
+#[test]
+fn bleu_agrees_with_sacrebleu() {
+    let bleu = |h: &[&str], r: &[&str]| corpus_bleu(h, r, true).score;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // Identical: every precision 1 → 100.
+    assert!(close(bleu(&["the cat sat on the mat."], &["the cat sat on the mat."]), 100.0));
+    // Disjoint: nothing matches → 0 (not a smoothed value).
+    assert_eq!(bleu(&["a b c d"], &["e f g h"]), 0.0);
+    // Partial: matches 5/7, 3/6, 2/5, 1/4, hypothesis longer than the reference (BP = 1).
+    // By hand: exp((ln 5/7 + ln 3/6 + ln 2/5 + ln 1/4) / 4) = 0.43472...
+    assert!(close(
+        bleu(&["the cat sat on a mat today"], &["the cat sat on the mat"]),
+        43.47208719449914
+    ));
+    // Brevity: all 5/5, 4/4, 3/3, 2/2 match, but 5 tokens against 6: BP = exp(1 - 6/5).
+    assert!(close(bleu(&["the cat sat on the"], &["the cat sat on the mat"]), 81.87307530779823));
+    // No 4-gram at all in the hypothesis: 0.
+    assert_eq!(bleu(&["the cat sat"], &["the cat sat on the mat"]), 0.0);
+    // A corpus of two, with punctuation split off, case folded and a zero 4-gram count
+    // smoothed to 1/2 of a match.
+    assert!(close(
+        bleu(
+            &["Der Hund bellt laut , sehr laut .", "ein Satz"],
+            &["der hund bellt sehr laut.", "ein anderer Satz"]
+        ),
+        33.98088489694247
+    ));
+    assert!(close(
+        bleu(
+            &["Hello, world! It costs 3.50 dollars, ok.", "The U.S.A. (and others)"],
+            &["hello world! it costs 3.50 dollars ok.", "the u.s.a. and others"]
+        ),
+        58.402012196687394
+    ));
+    for (line, want) in [
+        (
+            "Hello, world! It costs 3.50 dollars, ok.",
+            "Hello , world ! It costs 3.50 dollars , ok .",
+        ),
+        ("The U.S.A. (and others)", "The U . S . A . ( and others )"),
+        (
+            "it's 1-2 o'clock.. a,b 3,4 x-y &amp; \"q\"",
+            "it's 1 - 2 o'clock . . a , b 3,4 x-y & \" q \"",
+        ),
+        ("Größe: 5-mal; €5", "Größe : 5 - mal ; €5"),
+    ] {
+        assert_eq!(tokenize_13a(line).join(" "), want, "{line}");
+    }
+}
+
+fn spec(attention: AttentionKind, cell: CellKind, vocab: i64) -> ModelSpec {
+    ModelSpec {
+        cell,
+        src_vocab: vocab,
+        tgt_vocab: vocab,
+        embedding: 16,
+        encoder_hidden: 12,
+        decoder_hidden: 20,
+        layers: 2,
+        attention,
+        attention_dim: 10,
+        dropout: 0.0,
+    }
+}
+
+fn examples() -> Vec<Encoded> {
+    vec![
+        Encoded { source: vec![5, 6, 7, 8, 9], target: vec![10, 11, 12] },
+        Encoded { source: vec![9, 4], target: vec![5, 6, 7, 8, 9, 10] },
+        Encoded { source: vec![7, 7, 7], target: vec![4] },
+    ]
+}
+
+/// Appends `extra` padding columns to a `[batch, len]` id tensor.
+fn pad_more(t: &Tensor, extra: i64) -> Tensor {
+    let pad = Tensor::full([t.size()[0], extra], PAD, (Kind::Int64, Device::Cpu));
+    Tensor::cat(&[t, &pad], 1)
+}
+
+#[test]
+fn padding_changes_neither_loss_nor_attention() {
+    tch::manual_seed(3);
+    for attention in [AttentionKind::None, AttentionKind::Bahdanau, AttentionKind::Luong] {
+        let vs = VarStore::new(Device::Cpu);
+        let model = Seq2Seq::new(&vs.root(), spec(attention, CellKind::Gru, 16));
+        let owned = examples();
+        let refs: Vec<&Encoded> = owned.iter().collect();
+        let b = data::batch(&refs, Device::Cpu);
+        let run = |src: &Tensor, tgt_in: &Tensor, tgt_out: &Tensor| {
+            let encoded = model.encode(src, &b.src_lengths, false);
+            let (logits, weights) = model.decode_teacher(&encoded, tgt_in, false);
+            let loss = train::token_loss(&logits, tgt_out, 0.1, tch::Reduction::Mean);
+            (loss.double_value(&[]), weights)
+        };
+        let (loss, weights) = run(&b.src, &b.tgt_in, &b.tgt_out);
+        let (loss2, weights2) =
+            run(&pad_more(&b.src, 3), &pad_more(&b.tgt_in, 2), &pad_more(&b.tgt_out, 2));
+        assert!(
+            (loss - loss2).abs() < 1e-6,
+            "{attention}: loss {loss} vs {loss2} with more padding"
+        );
+        let (steps, src_len) = (weights.size()[1], weights.size()[2]);
+        let same = weights2.narrow(1, 0, steps).narrow(2, 0, src_len);
+        assert!(weights.allclose(&same, 1e-6, 1e-6, false), "{attention}: attention moved");
+        let on_padding = weights2.narrow(2, src_len, 3).abs().max().double_value(&[]);
+        assert_eq!(on_padding, 0.0, "{attention}: attention on padding columns");
+        if attention != AttentionKind::None {
+            // Row 1's source has 2 tokens: its weights beyond them are 0, and sum to 1.
+            let row = weights.get(1);
+            assert_eq!(row.narrow(1, 2, src_len - 2).abs().max().double_value(&[]), 0.0);
+            let sums = row.sum_dim_intlist(-1, false, Kind::Float);
+            assert!(sums.allclose(&sums.ones_like(), 1e-5, 1e-5, false));
+        }
+    }
+}
+
+#[test]
+fn one_step_decoding_matches_the_teacher_forced_pass() {
+    tch::manual_seed(4);
+    for (attention, cell) in [
+        (AttentionKind::None, CellKind::Gru),
+        (AttentionKind::Bahdanau, CellKind::Gru),
+        (AttentionKind::Luong, CellKind::Lstm),
+        (AttentionKind::Bahdanau, CellKind::Lstm),
+    ] {
+        let vs = VarStore::new(Device::Cpu);
+        let model = Seq2Seq::new(&vs.root(), spec(attention, cell, 16));
+        let owned = examples();
+        let refs: Vec<&Encoded> = owned.iter().collect();
+        let b = data::batch(&refs, Device::Cpu);
+        let encoded = model.encode(&b.src, &b.src_lengths, false);
+        let (logits, weights) = model.decode_teacher(&encoded, &b.tgt_in, false);
+        let mut state = model.initial_state(&encoded);
+        for t in 0..b.tgt_in.size()[1] {
+            let step = model.step(&encoded, &b.tgt_in.select(1, t), &state, false);
+            let (want, got) = (logits.select(1, t), &step.logits);
+            assert!(
+                want.allclose(got, 1e-5, 1e-5, false),
+                "{attention} {cell}: logits at step {t}"
+            );
+            assert!(weights.select(1, t).allclose(&step.attention, 1e-6, 1e-6, false));
+            state = step.state;
+        }
+    }
+}
+
+#[test]
+fn beam_search_is_ordered_and_reduces_to_greedy() {
+    tch::manual_seed(5);
+    let vs = VarStore::new(Device::Cpu);
+    let model = Seq2Seq::new(&vs.root(), spec(AttentionKind::Bahdanau, CellKind::Gru, 12));
+    for source in [vec![4i64, 5, 6], vec![7, 8, 9, 10, 11], vec![5]] {
+        let one = [Encoded { source: source.clone(), target: vec![4] }];
+        let b = data::batch(&[&one[0]], Device::Cpu);
+        let encoded = model.encode(&b.src, &b.src_lengths, false);
+        let greedy = beam::greedy(&model, &encoded, 12).remove(0);
+        let beam1 = beam::beam_search(&model, &encoded, 1, 12, 0.0).remove(0);
+        assert_eq!(greedy.tokens, beam1.tokens, "beam 1 is greedy");
+        assert!((greedy.log_prob - beam1.log_prob).abs() < 1e-4);
+        let beams = beam::beam_search(&model, &encoded, 4, 12, 1.0);
+        assert!(!beams.is_empty() && beams.len() <= 4);
+        assert!(beams.windows(2).all(|w| w[0].score >= w[1].score), "sorted by normalised score");
+        for h in &beams {
+            let length = (h.tokens.len() + usize::from(h.tokens.len() < 12)) as f64;
+            assert!((h.score - h.log_prob / length).abs() < 1e-9, "score = log p / length");
+            assert!(!h.tokens.contains(&EOS));
+            assert_eq!(h.attention.len() as f64, length);
+        }
+        // With raw log-probabilities, the best beam is at least as likely as the greedy path.
+        let best = beam::beam_search(&model, &encoded, 4, 12, 0.0).remove(0);
+        assert!(best.log_prob >= greedy.log_prob - 1e-6);
+    }
+}
+
+#[test]
+fn a_small_model_learns_to_reverse_digit_strings() {
+    tch::manual_seed(6);
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let example = |rng: &mut ChaCha8Rng| {
+        let len = rng.random_range(3..=6);
+        let source: Vec<i64> = (0..len).map(|_| rng.random_range(4..14)).collect();
+        let target = source.iter().rev().copied().collect();
+        Encoded { source, target }
+    };
+    let train_set: Vec<Encoded> = (0..2000).map(|_| example(&mut rng)).collect();
+    let test_set: Vec<Encoded> = (0..100).map(|_| example(&mut rng)).collect();
+    let vs = VarStore::new(Device::Cpu);
+    let spec = ModelSpec {
+        embedding: 32,
+        encoder_hidden: 48,
+        decoder_hidden: 64,
+        layers: 1,
+        attention_dim: 32,
+        ..spec(AttentionKind::Bahdanau, CellKind::Gru, 14)
+    };
+    let model = Seq2Seq::new(&vs.root(), spec);
+    let mut opt = Optimizer::new(OptimizerConfig::adam(3e-3), &vs).unwrap();
+    let config = TrainConfig { label_smoothing: 0.0, clip: 1.0, ..TrainConfig::default() };
+    let mut step_rng = ChaCha8Rng::seed_from_u64(7);
+    for epoch in 0..10 {
+        for indices in data::epoch_batches(&train_set, (0..train_set.len()).collect(), 32, 1, epoch)
+        {
+            let refs: Vec<&Encoded> = indices.iter().map(|&i| &train_set[i]).collect();
+            train::update(
+                &model,
+                &mut opt,
+                &data::batch(&refs, Device::Cpu),
+                &config,
+                &mut step_rng,
+            );
+        }
+    }
+    let refs: Vec<&Encoded> = test_set.iter().collect();
+    let b = data::batch(&refs, Device::Cpu);
+    let encoded = model.encode(&b.src, &b.src_lengths, false);
+    let out = beam::greedy(&model, &encoded, 12);
+    let exact = out.iter().zip(&test_set).filter(|(h, e)| h.tokens == e.target).count();
+    for (h, e) in out.iter().zip(&test_set).filter(|(h, e)| h.tokens != e.target).take(5) {
+        eprintln!("{:?} -> {:?} (want {:?})", e.source, h.tokens, e.target);
+    }
+    assert!(exact >= 95, "{exact}/100 reversed exactly");
+}
+
+#[test]
+fn tokenizers_round_trip_and_survive_unknown_words() {
+    let sentences =
+        ["Das ist ein Haus.", "Das Haus ist groß.", "Ein kleines Haus.", "Ist das groß?"];
+    for kind in
+        [TokenizerKind::Char, TokenizerKind::Word, TokenizerKind::Bpe, TokenizerKind::Unigram]
+    {
+        let vocab = Vocab::train(kind, 60, true, &sentences).unwrap();
+        let reloaded = Vocab::from_json(&vocab.to_json()).unwrap();
+        for s in sentences.iter().chain(&["Xylophon zügig!"]) {
+            assert_eq!(vocab.encode(s), reloaded.encode(s), "{kind}: {s}");
+        }
+        let ids = vocab.encode("das haus ist groß.");
+        assert!(!ids.is_empty() && !ids.contains(&UNK), "{kind}: known text has no [UNK]: {ids:?}");
+        if kind != TokenizerKind::Word {
+            assert_eq!(vocab.decode(&ids), "das haus ist groß.", "{kind} detokenizes");
+        }
+        // Unseen characters and words become [UNK] (or known pieces), never a failure.
+        let unknown = vocab.encode("Quaxq ÿ");
+        assert!(!unknown.is_empty(), "{kind}");
+        assert!(unknown.contains(&UNK), "{kind}: {unknown:?}");
+    }
+    let err = Vocab::from_json("{\"not\": \"a tokenizer\"}").unwrap_err();
+    assert!(err.to_string().contains("not a tokenizer"), "{err}");
+}
+
+#[test]
+fn the_dictionary_never_brings_held_out_sentences() {
+    let ex = |s: &str, t: &str| Example { source: s.into(), target: t.into() };
+    let mut corpus = Corpus {
+        train: vec![ex("Das Haus.", "The house.")],
+        valid: vec![ex("Er war ein Opfer der Umstände.", "He was a victim of circumstance.")],
+        test: vec![ex("Guten Morgen.", "Good morning.")],
+        dictionary_pairs: 0,
+    };
+    let pair = |de: &str, en: &str| Pair { first: de.into(), second: en.into() };
+    let dictionary = [
+        pair("Haus", "house"),
+        pair("er war ein opfer der  umstände.", "He was a victim of circumstances."),
+        pair("Guten Tag", "Good morning."),
+        pair("das haus.", "the house."),
+        pair("Haus", "house"),
+    ];
+    let added = data::add_dictionary(&mut corpus, &dictionary, Direction::DeEn);
+    assert_eq!(added, 1, "only Haus → house is new and held-out-free");
+    assert_eq!(corpus.train.last().unwrap(), &ex("Haus", "house"));
+    let mut reverse = Corpus { dictionary_pairs: 0, ..corpus.clone() };
+    reverse.train.truncate(1);
+    assert_eq!(data::add_dictionary(&mut reverse, &dictionary[..1], Direction::EnDe), 1);
+    assert_eq!(reverse.train.last().unwrap(), &ex("house", "Haus"), "oriented en → de");
+}
+
+#[test]
+fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.tsv");
+    let lines: String =
+        (0..400).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
+    std::fs::write(&pairs, lines).unwrap();
+    let config = TrainConfig {
+        pairs: Some(pairs.clone()),
+        tokenizer: TokenizerKind::Word,
+        vocab_size: 100,
+        embedding: 16,
+        encoder_hidden: 16,
+        decoder_hidden: 24,
+        attention_dim: 8,
+        epochs: 2,
+        batch_size: 16,
+        schedule: train::LrSchedule::Constant,
+        ..TrainConfig::default()
+    };
+    let options = |out: &std::path::Path| RunOptions {
+        device: Device::Cpu,
+        out: Some(out.to_path_buf()),
+        resume: None,
+        max_minutes: None,
+        quiet: true,
+    };
+    let run = dir.path().join("run");
+    let summary = train::train(config.clone(), &options(&run)).unwrap();
+    assert_eq!(summary.epochs, 2);
+    assert!(
+        run.join("tokenizer-src.json").is_file() && run.join("checkpoints/best.json").is_file()
+    );
+    let translator = train::load(&run, Device::Cpu).unwrap();
+    let t = translator.translate(&["Zahl 3 ist hier", "Unbekanntes Wort"], train::Decoding::GREEDY);
+    assert_eq!(t.len(), 2);
+    // Resume: the run extended to 3 epochs continues from epoch 2.
+    let config_path = run.join("config.toml");
+    let text = std::fs::read_to_string(&config_path).unwrap().replace("epochs = 2", "epochs = 3");
+    std::fs::write(&config_path, text).unwrap();
+    let resumed = RunOptions { out: None, resume: Some(run.clone()), ..options(&run) };
+    assert_eq!(train::train(TrainConfig::default(), &resumed).unwrap().epochs, 3);
+
+    // Bad input: a malformed pair file, a checkpoint of another app, absurd settings.
+    std::fs::write(&pairs, "no tab here\n").unwrap();
+    let err = train::train(config.clone(), &options(&dir.path().join("bad"))).unwrap_err();
+    assert!(format!("{err:#}").contains("no tab"), "{err:#}");
+    let err = train::train(
+        TrainConfig { vocab_size: 2, ..config.clone() },
+        &options(&dir.path().join("bad2")),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("vocab_size"), "{err}");
+    let foreign = dir.path().join("foreign.json");
+    let sidecar = dl_core::checkpoint::Sidecar::new("char-rnn", 0, 0, 1, &config).unwrap();
+    std::fs::write(&foreign, serde_json::to_vec(&sidecar).unwrap()).unwrap();
+    std::fs::write(dir.path().join("foreign.safetensors"), b"").unwrap();
+    let err = train::load(&foreign, Device::Cpu).err().expect("another app's checkpoint");
+    assert!(format!("{err:#}").contains("char-rnn"), "{err:#}");
+}
