@@ -294,6 +294,23 @@ fn the_dictionary_never_brings_held_out_sentences() {
 }
 
 #[test]
+fn each_epoch_draws_fresh_dictionary_pairs_beside_every_sentence() {
+    // 10 sentence pairs (indices 0..10), 100 dictionary pairs (10..110), 2 per sentence.
+    let draw = |epoch| data::epoch_examples(10, 100, 2.0, 7, epoch);
+    let first = draw(0);
+    assert_eq!(first.len(), 30);
+    assert_eq!(&first[..10], &(0..10).collect::<Vec<_>>()[..], "every sentence, every epoch");
+    let mut dict: Vec<usize> = first[10..].to_vec();
+    assert!(dict.iter().all(|&i| (10..110).contains(&i)));
+    dict.sort_unstable();
+    dict.dedup();
+    assert_eq!(dict.len(), 20, "drawn without replacement");
+    assert_eq!(draw(0), first, "deterministic");
+    assert_ne!(draw(1)[10..], first[10..], "fresh each epoch");
+    assert_eq!(data::epoch_examples(10, 5, 2.0, 7, 0).len(), 15, "at most the whole dictionary");
+}
+
+#[test]
 fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pairs = dir.path().join("pairs.tsv");

@@ -198,6 +198,10 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     label_smoothing: Option<f64>,
+    /// Probability of replacing a source token by [UNK] while training [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    word_dropout: Option<f64>,
     /// Sentence pairs per batch [default: 64].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -78,6 +78,9 @@ pub struct TrainConfig {
     pub teacher_forcing: f64,
     /// Label smoothing of the cross-entropy (Szegedy et al., 2016).
     pub label_smoothing: f64,
+    /// Probability of replacing each source token by `[UNK]` while training (word dropout,
+    /// Sennrich et al., 2016).
+    pub word_dropout: f64,
     /// Sentence pairs per batch.
     pub batch_size: usize,
     /// Passes over the training data.
@@ -116,6 +119,7 @@ impl Default for TrainConfig {
             dropout: 0.3,
             teacher_forcing: 1.0,
             label_smoothing: 0.1,
+            word_dropout: 0.0,
             batch_size: 64,
             epochs: 15,
             optimizer: OptimizerConfig::adam(1e-3),
@@ -147,6 +151,9 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.teacher_forcing) {
             bail!("teacher_forcing must be in [0, 1], got {}", self.teacher_forcing);
+        }
+        if !(0.0..1.0).contains(&self.word_dropout) {
+            bail!("word_dropout must be in [0, 1), got {}", self.word_dropout);
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             bail!("label_smoothing must be in [0, 1), got {}", self.label_smoothing);
@@ -487,7 +494,14 @@ pub fn update(
     config: &TrainConfig,
     rng: &mut ChaCha8Rng,
 ) -> (f64, f64) {
-    let encoded = model.encode(&batch.src, &batch.src_lengths, true);
+    let src = if config.word_dropout > 0.0 {
+        let draws = Tensor::rand(batch.src.size(), (tch::Kind::Float, batch.src.device()));
+        let dropped = draws.lt(config.word_dropout).logical_and(&batch.src.ne(PAD));
+        batch.src.masked_fill(&dropped, crate::tokenize::UNK)
+    } else {
+        batch.src.shallow_clone()
+    };
+    let encoded = model.encode(&src, &batch.src_lengths, true);
     let logits = if config.teacher_forcing >= 1.0 {
         model.decode_teacher(&encoded, &batch.tgt_in, true).0
     } else {
