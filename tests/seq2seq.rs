@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seq2seq::beam;
 use seq2seq::bleu::{corpus_bleu, tokenize_13a};
-use seq2seq::data::{self, Corpus, Direction, Encoded, Example};
+use seq2seq::data::{self, Corpus, Direction, Example, Tokenized};
 use seq2seq::model::{AttentionKind, ModelSpec, Seq2Seq};
 use seq2seq::tokenize::{TokenizerKind, Vocab, EOS, PAD, UNK};
 use seq2seq::train::{self, RunOptions, TrainConfig};
@@ -83,11 +83,11 @@ fn spec(attention: AttentionKind, cell: CellKind, vocab: i64) -> ModelSpec {
     }
 }
 
-fn examples() -> Vec<Encoded> {
+fn examples() -> Vec<Tokenized> {
     vec![
-        Encoded { source: vec![5, 6, 7, 8, 9], target: vec![10, 11, 12] },
-        Encoded { source: vec![9, 4], target: vec![5, 6, 7, 8, 9, 10] },
-        Encoded { source: vec![7, 7, 7], target: vec![4] },
+        Tokenized { source: vec![5, 6, 7, 8, 9], target: vec![10, 11, 12] },
+        Tokenized { source: vec![9, 4], target: vec![5, 6, 7, 8, 9, 10] },
+        Tokenized { source: vec![7, 7, 7], target: vec![4] },
     ]
 }
 
@@ -104,7 +104,7 @@ fn padding_changes_neither_loss_nor_attention() {
         let vs = VarStore::new(Device::Cpu);
         let model = Seq2Seq::new(&vs.root(), spec(attention, CellKind::Gru, 16));
         let owned = examples();
-        let refs: Vec<&Encoded> = owned.iter().collect();
+        let refs: Vec<&Tokenized> = owned.iter().collect();
         let b = data::batch(&refs, Device::Cpu);
         let run = |src: &Tensor, tgt_in: &Tensor, tgt_out: &Tensor| {
             let encoded = model.encode(src, &b.src_lengths, false);
@@ -146,7 +146,7 @@ fn one_step_decoding_matches_the_teacher_forced_pass() {
         let vs = VarStore::new(Device::Cpu);
         let model = Seq2Seq::new(&vs.root(), spec(attention, cell, 16));
         let owned = examples();
-        let refs: Vec<&Encoded> = owned.iter().collect();
+        let refs: Vec<&Tokenized> = owned.iter().collect();
         let b = data::batch(&refs, Device::Cpu);
         let encoded = model.encode(&b.src, &b.src_lengths, false);
         let (logits, weights) = model.decode_teacher(&encoded, &b.tgt_in, false);
@@ -170,7 +170,7 @@ fn beam_search_is_ordered_and_reduces_to_greedy() {
     let vs = VarStore::new(Device::Cpu);
     let model = Seq2Seq::new(&vs.root(), spec(AttentionKind::Bahdanau, CellKind::Gru, 12));
     for source in [vec![4i64, 5, 6], vec![7, 8, 9, 10, 11], vec![5]] {
-        let one = [Encoded { source: source.clone(), target: vec![4] }];
+        let one = [Tokenized { source: source.clone(), target: vec![4] }];
         let b = data::batch(&[&one[0]], Device::Cpu);
         let encoded = model.encode(&b.src, &b.src_lengths, false);
         let greedy = beam::greedy(&model, &encoded, 12).remove(0);
@@ -200,10 +200,10 @@ fn a_small_model_learns_to_reverse_digit_strings() {
         let len = rng.random_range(3..=6);
         let source: Vec<i64> = (0..len).map(|_| rng.random_range(4..14)).collect();
         let target = source.iter().rev().copied().collect();
-        Encoded { source, target }
+        Tokenized { source, target }
     };
-    let train_set: Vec<Encoded> = (0..2000).map(|_| example(&mut rng)).collect();
-    let test_set: Vec<Encoded> = (0..100).map(|_| example(&mut rng)).collect();
+    let train_set: Vec<Tokenized> = (0..2000).map(|_| example(&mut rng)).collect();
+    let test_set: Vec<Tokenized> = (0..100).map(|_| example(&mut rng)).collect();
     let vs = VarStore::new(Device::Cpu);
     let spec = ModelSpec {
         embedding: 32,
@@ -220,7 +220,7 @@ fn a_small_model_learns_to_reverse_digit_strings() {
     for epoch in 0..10 {
         for indices in data::epoch_batches(&train_set, (0..train_set.len()).collect(), 32, 1, epoch)
         {
-            let refs: Vec<&Encoded> = indices.iter().map(|&i| &train_set[i]).collect();
+            let refs: Vec<&Tokenized> = indices.iter().map(|&i| &train_set[i]).collect();
             train::update(
                 &model,
                 &mut opt,
@@ -230,7 +230,7 @@ fn a_small_model_learns_to_reverse_digit_strings() {
             );
         }
     }
-    let refs: Vec<&Encoded> = test_set.iter().collect();
+    let refs: Vec<&Tokenized> = test_set.iter().collect();
     let b = data::batch(&refs, Device::Cpu);
     let encoded = model.encode(&b.src, &b.src_lengths, false);
     let out = beam::greedy(&model, &encoded, 12);

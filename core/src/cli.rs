@@ -29,6 +29,20 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+impl RunArgs {
+    /// The run options these flags ask for (the device resolved: CUDA where there is none is
+    /// an error).
+    pub fn options(&self) -> crate::Result<crate::run::RunOptions> {
+        Ok(crate::run::RunOptions {
+            device: self.device.resolve()?,
+            out: self.out.clone(),
+            resume: self.resume.clone(),
+            max_minutes: self.max_minutes,
+            quiet: self.quiet,
+        })
+    }
+}
+
 /// What every binary of the workspace does first: restores the default SIGPIPE behaviour (so
 /// `app ... | head` ends quietly instead of panicking on a closed pipe) and sets up `tracing`
 /// output on stderr (`RUST_LOG` overrides the level; `quiet` means warnings only). Safe to call

@@ -131,6 +131,22 @@ impl Run {
     }
 }
 
+/// What a training command needs besides its configuration: where to run and write, whether to
+/// resume, and for how long. Built from the shared flags by [`crate::cli::RunArgs::options`].
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Device to train on.
+    pub device: tch::Device,
+    /// Run directory to create (default `runs/<app>/<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Run directory to continue.
+    pub resume: Option<PathBuf>,
+    /// Wall-clock budget.
+    pub max_minutes: Option<f64>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
 /// A wall-clock budget (`--max-minutes`): training checks it and stops cleanly.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Option<Instant>);

@@ -244,20 +244,8 @@ pub fn evaluate(
     Ok(Evaluation { loss, bpc: loss / std::f64::consts::LN_2, chars: count })
 }
 
-/// Options of a training command besides the configuration.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Device to train on.
-    pub device: Device,
-    /// Run directory to create (default `runs/char-rnn/<timestamp>`).
-    pub out: Option<PathBuf>,
-    /// Run directory to continue.
-    pub resume: Option<PathBuf>,
-    /// Wall-clock budget.
-    pub max_minutes: Option<f64>,
-    /// No progress output.
-    pub quiet: bool,
-}
+/// Options of a training command besides the configuration (shared by every app).
+pub use dl_core::run::RunOptions;
 
 /// The outcome of a training run.
 #[derive(Clone, Debug, PartialEq)]

@@ -232,13 +232,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let config = resolve(&args)?;
-            let options = RunOptions {
-                device: args.run.device.resolve()?,
-                out: args.run.out.clone(),
-                resume: args.run.resume.clone(),
-                max_minutes: args.run.max_minutes,
-                quiet: args.run.quiet,
-            };
+            let options = args.run.options()?;
             let summary = train::train(config, &options)?;
             println!(
                 "final evaluation: {:.1} ± {:.1} over {} episodes after {} steps; run in {}",

@@ -201,20 +201,8 @@ impl TrainConfig {
     }
 }
 
-/// Where and how a run goes.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Device to train on.
-    pub device: Device,
-    /// Run directory to create (default `runs/dqn/<timestamp>`).
-    pub out: Option<PathBuf>,
-    /// Run directory to continue.
-    pub resume: Option<PathBuf>,
-    /// Wall-clock budget.
-    pub max_minutes: Option<f64>,
-    /// No progress output.
-    pub quiet: bool,
-}
+/// Where and how a run goes (shared by every app).
+pub use dl_core::run::RunOptions;
 
 /// The state besides the weights that a checkpoint carries (the sidecar's `extra`).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -7,7 +7,7 @@
 //! (real lengths uniform in 5..=20, the rest padding), batches of 64, Adam at 1e-3, teacher
 //! forcing, masked cross-entropy. Throughput counts all 64 x 20 target positions.
 
-use crate::data::{self, Encoded};
+use crate::data::{self, Tokenized};
 use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
 use crate::train::{self, TrainConfig};
 use anyhow::Result;
@@ -55,12 +55,12 @@ pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64>
         (0..len).map(|_| rng.random_range(4..SPEC.src_vocab)).collect()
     };
     // Targets of 5..=19 tokens + EOS fill 6..=20 positions; sources 5..=20 tokens.
-    let batches: Vec<Vec<Encoded>> = (0..4)
+    let batches: Vec<Vec<Tokenized>> = (0..4)
         .map(|_| {
             (0..BATCH)
                 .map(|_| {
                     let (s, t) = (rng.random_range(5..=LEN), rng.random_range(5..LEN));
-                    Encoded { source: sentence(&mut rng, s), target: sentence(&mut rng, t) }
+                    Tokenized { source: sentence(&mut rng, s), target: sentence(&mut rng, t) }
                 })
                 .collect()
         })
@@ -69,10 +69,10 @@ pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64>
     let padded: Vec<data::Batch> = batches
         .iter()
         .map(|b| {
-            let mut refs: Vec<Encoded> = b.clone();
+            let mut refs: Vec<Tokenized> = b.clone();
             refs[0].source.resize(LEN, 4);
             refs[0].target.resize(LEN - 1, 4);
-            let refs: Vec<&Encoded> = refs.iter().collect();
+            let refs: Vec<&Tokenized> = refs.iter().collect();
             data::batch(&refs, device)
         })
         .collect();

@@ -150,7 +150,7 @@ pub fn read_dictionary(file: Option<&PathBuf>) -> Result<Vec<Pair>> {
 
 /// A tokenized example.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Encoded {
+pub struct Tokenized {
     /// Source ids (no BOS or EOS), at least one.
     pub source: Vec<i64>,
     /// Target ids (no BOS or EOS), at least one.
@@ -164,7 +164,7 @@ pub fn encode_all(
     src: &Vocab,
     tgt: &Vocab,
     max_len: usize,
-) -> (Vec<Encoded>, usize) {
+) -> (Vec<Tokenized>, usize) {
     let mut out = Vec::with_capacity(examples.len());
     let mut dropped = 0;
     for e in examples {
@@ -177,7 +177,7 @@ pub fn encode_all(
             dropped += 1;
             continue;
         }
-        out.push(Encoded { source, target });
+        out.push(Tokenized { source, target });
     }
     (out, dropped)
 }
@@ -198,7 +198,7 @@ pub struct Batch {
 }
 
 /// Pads `examples` into one batch on `device`.
-pub fn batch(examples: &[&Encoded], device: Device) -> Batch {
+pub fn batch(examples: &[&Tokenized], device: Device) -> Batch {
     let n = examples.len() as i64;
     let src_len = examples.iter().map(|e| e.source.len()).max().unwrap_or(1);
     let tgt_len = examples.iter().map(|e| e.target.len()).max().unwrap_or(1) + 1;
@@ -250,7 +250,7 @@ pub fn epoch_examples(
 /// of 50 batches so each batch holds sentences of similar length (little padding), then the
 /// batches shuffled. Deterministic in `(seed, epoch)`.
 pub fn epoch_batches(
-    data: &[Encoded],
+    data: &[Tokenized],
     mut examples: Vec<usize>,
     batch_size: usize,
     seed: u64,

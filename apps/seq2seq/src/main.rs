@@ -274,13 +274,7 @@ fn run(cli: Cli) -> Result<()> {
             let overrides = Overrides { args: &args, seed: common.seed };
             let config: TrainConfig =
                 dl_core::config::resolve(common.config.as_deref(), &overrides)?;
-            let options = RunOptions {
-                device: common.device.resolve()?,
-                out: common.out.clone(),
-                resume: common.resume.clone(),
-                max_minutes: common.max_minutes,
-                quiet: common.quiet,
-            };
+            let options = common.options()?;
             train::train(config, &options)?;
         }
         Command::Translate { checkpoint, sentences, decoding, attention_png, device } => {

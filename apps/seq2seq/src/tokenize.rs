@@ -3,7 +3,7 @@
 //! a JSON document; it is saved in the run directory and inside every checkpoint, so a
 //! checkpoint translates on its own.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use tokenizers::models::bpe::{BpeTrainer, BPE};
 use tokenizers::models::unigram::{Unigram, UnigramTrainer};
@@ -203,11 +203,4 @@ impl Vocab {
         }
         unknown as f64 / total.max(1) as f64
     }
-}
-
-/// Reads a tokenizer file (for the run directory's copies).
-pub fn load(path: &std::path::Path) -> Result<Vocab> {
-    let json = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the tokenizer {}", path.display()))?;
-    Vocab::from_json(&json).with_context(|| format!("{}", path.display()))
 }

@@ -4,7 +4,7 @@
 
 use crate::beam::{self, Hypothesis};
 use crate::bleu::{self, Bleu};
-use crate::data::{self, Corpus, Direction, Encoded, Example};
+use crate::data::{self, Corpus, Direction, Example, Tokenized};
 use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
 use crate::tokenize::{TokenizerKind, Vocab, PAD};
 use crate::APP;
@@ -197,8 +197,6 @@ pub struct ModelInfo {
     pub src_tokenizer: String,
     /// The target language's tokenizer (JSON).
     pub tgt_tokenizer: String,
-    /// Longest training sentence in tokens (decoding stops at twice the source plus 10).
-    pub max_len: usize,
     /// Best validation BLEU (greedy) so far.
     pub best_valid_bleu: f64,
 }
@@ -302,9 +300,9 @@ pub fn translate<S: AsRef<str>>(
         .collect();
     let mut out = Vec::with_capacity(sentences.len());
     for chunk in encoded.chunks(if decoding.beam == 0 { 64 } else { 1 }) {
-        let examples: Vec<Encoded> =
-            chunk.iter().map(|s| Encoded { source: s.clone(), target: vec![PAD] }).collect();
-        let refs: Vec<&Encoded> = examples.iter().collect();
+        let examples: Vec<Tokenized> =
+            chunk.iter().map(|s| Tokenized { source: s.clone(), target: vec![PAD] }).collect();
+        let refs: Vec<&Tokenized> = examples.iter().collect();
         let batch = data::batch(&refs, device);
         let memory = model.encode(&batch.src, &batch.src_lengths, false);
         let longest = chunk.iter().map(Vec::len).max().unwrap_or(1);
@@ -343,11 +341,11 @@ pub struct Evaluation {
 }
 
 /// Teacher-forced loss per target token over `data`.
-pub fn loss_on(model: &Seq2Seq, data: &[Encoded], batch_size: usize, device: Device) -> f64 {
+pub fn loss_on(model: &Seq2Seq, data: &[Tokenized], batch_size: usize, device: Device) -> f64 {
     let _guard = tch::no_grad_guard();
     let (mut total, mut tokens) = (0.0, 0i64);
     for chunk in data.chunks(batch_size) {
-        let refs: Vec<&Encoded> = chunk.iter().collect();
+        let refs: Vec<&Tokenized> = chunk.iter().collect();
         let b = data::batch(&refs, device);
         let encoded = model.encode(&b.src, &b.src_lengths, false);
         let (logits, _) = model.decode_teacher(&encoded, &b.tgt_in, false);
@@ -391,20 +389,8 @@ pub fn token_loss(
     )
 }
 
-/// Options of a training command besides the configuration.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Device to train on.
-    pub device: Device,
-    /// Run directory to create (default `runs/seq2seq/<timestamp>`).
-    pub out: Option<PathBuf>,
-    /// Run directory to continue.
-    pub resume: Option<PathBuf>,
-    /// Wall-clock budget.
-    pub max_minutes: Option<f64>,
-    /// No progress output.
-    pub quiet: bool,
-}
+/// Where and how a run goes (shared by every app).
+pub use dl_core::run::RunOptions;
 
 /// The outcome of a training run.
 #[derive(Clone, Debug, PartialEq)]
@@ -427,10 +413,10 @@ struct Prepared {
     src: Vocab,
     tgt: Vocab,
     /// Sentence pairs first, then dictionary pairs.
-    train: Vec<Encoded>,
+    train: Vec<Tokenized>,
     /// How many of `train` are sentence pairs.
     sentences: usize,
-    valid: Vec<Encoded>,
+    valid: Vec<Tokenized>,
 }
 
 fn prepare(config: &TrainConfig, saved: Option<&ModelInfo>) -> Result<Prepared> {
@@ -587,7 +573,6 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         direction: config.direction,
         src_tokenizer: data.src.to_json(),
         tgt_tokenizer: data.tgt.to_json(),
-        max_len: config.max_len,
         best_valid_bleu: f64::NEG_INFINITY,
     };
     let (mut epoch, mut step) = (0u64, 0u64);
@@ -638,7 +623,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         let mut window = Mean::default();
         for indices in &batches {
             seed_step(config.seed, step);
-            let examples: Vec<&Encoded> = indices.iter().map(|&i| &data.train[i]).collect();
+            let examples: Vec<&Tokenized> = indices.iter().map(|&i| &data.train[i]).collect();
             let batch = data::batch(&examples, device);
             opt.set_lr(schedule.lr(config.optimizer.lr(), step));
             let (loss, norm) = update(&model, &mut opt, &batch, &config, &mut rng);
