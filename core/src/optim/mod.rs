@@ -1,5 +1,6 @@
 //! Gradient descent and its refinements, with state that can be saved and restored: SGD (with
-//! momentum, Nesterov, weight decay), Adam, AdamW and Adadelta.
+//! momentum, Nesterov, weight decay), Adam, AdamW and Adadelta; and [`lbfgs`], the
+//! quasi-Newton method for deterministic objectives.
 //!
 //! tch wraps libtorch's C++ optimizers, but their state (momentum buffers, Adam's moments) is
 //! out of reach from Rust, so a run could not resume exactly. These optimizers are written
@@ -9,9 +10,11 @@
 //! count.
 
 mod clip;
+pub mod lbfgs;
 mod schedule;
 
 pub use clip::clip_grad_norm;
+pub use lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
 pub use schedule::Schedule;
 
 use crate::{Error, Result};
