@@ -274,6 +274,47 @@ fn chart_of(key: &str) -> (String, String) {
     (key.to_string(), key.to_string())
 }
 
+/// What the x axis of [`run_curves`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis<'a> {
+    /// The logged step, labelled (e.g. `"environment steps"`).
+    Step(&'a str),
+    /// Minutes since the run started (its `time`, over all its sessions).
+    Minutes(&'a str),
+}
+
+/// Draws `metric` of several run directories (their `metrics.jsonl`) into one chart, each
+/// series named after its directory; its log10 with `log` (non-positive values are skipped).
+/// A run without that metric is an error naming it.
+pub fn run_curves(runs: &[PathBuf], metric: &str, axis: Axis, log: bool, out: &Path) -> Result<()> {
+    let mut series = Vec::new();
+    for dir in runs {
+        let records = metrics::read(&dir.join("metrics.jsonl"))?;
+        let points: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| {
+                let x = match axis {
+                    Axis::Step(_) => r.step as f64,
+                    Axis::Minutes(_) => r.time / 60.0,
+                };
+                let v = *r.values.get(metric)?;
+                match log {
+                    true => (v > 0.0).then(|| (x, v.log10())),
+                    false => Some((x, v)),
+                }
+            })
+            .collect();
+        if points.is_empty() {
+            return Err(Error::Config(format!("{} has no {metric:?} values", dir.display())));
+        }
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        series.push(Series { name: name.unwrap_or_default(), points });
+    }
+    let (Axis::Step(label) | Axis::Minutes(label)) = axis;
+    let title = if log { format!("log10 {metric}") } else { metric.to_string() };
+    line_chart(out, &title, label, &series)
+}
+
 /// Draws every metric of a `metrics.jsonl` file against the step, one PNG per chart in
 /// `out_dir` (`loss.png` holds both `train_loss` and `valid_loss`). Returns the files written.
 pub fn plot_metrics(metrics_path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {

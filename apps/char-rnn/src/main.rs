@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use dl_core::cli::{OptimizerArgs, RunArgs};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
+use dl_core::plot::Axis;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -275,22 +276,11 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Curves { runs, metric, steps, out } => {
-            let mut series = Vec::new();
-            for dir in &runs {
-                let records = dl_core::metrics::read(&dir.join("metrics.jsonl"))?;
-                let points: Vec<(f64, f64)> = records
-                    .iter()
-                    .filter_map(|r| {
-                        let x = if steps { r.step as f64 } else { r.time / 60.0 };
-                        r.values.get(&metric).map(|v| (x, *v))
-                    })
-                    .collect();
-                anyhow::ensure!(!points.is_empty(), "{} has no {metric:?} values", dir.display());
-                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-                series.push(dl_core::plot::Series { name: name.unwrap_or_default(), points });
-            }
-            let x_label = if steps { "steps" } else { "minutes of training" };
-            dl_core::plot::line_chart(&out, &metric, x_label, &series)?;
+            let axis = match steps {
+                true => Axis::Step("steps"),
+                false => Axis::Minutes("minutes of training"),
+            };
+            dl_core::plot::run_curves(&runs, &metric, axis, false, &out)?;
             println!("wrote {}", out.display());
         }
         Command::Demo { seconds, device } => {

@@ -301,18 +301,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Curves { runs, metric, out } => {
-            let mut series = Vec::new();
-            for dir in &runs {
-                let records = dl_core::metrics::read(&dir.join("metrics.jsonl"))?;
-                let points: Vec<(f64, f64)> = records
-                    .iter()
-                    .filter_map(|r| r.values.get(&metric).map(|v| (r.step as f64, *v)))
-                    .collect();
-                ensure!(!points.is_empty(), "{} has no {metric:?} values", dir.display());
-                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-                series.push(dl_core::plot::Series { name: name.unwrap_or_default(), points });
-            }
-            dl_core::plot::line_chart(&out, &metric, "environment steps", &series)?;
+            let axis = dl_core::plot::Axis::Step("environment steps");
+            dl_core::plot::run_curves(&runs, &metric, axis, false, &out)?;
             println!("wrote {}", out.display());
             Ok(())
         }
