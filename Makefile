@@ -9,8 +9,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 # Apps in demo-tour order (each app's issue adds it here), and those with a `bench` subcommand
 # (basics is experiments about how deep learning works, with nothing to compare with PyTorch).
-APPS := basics cnn-classifier char-rnn seq2seq dqn
-BENCH_APPS := cnn-classifier char-rnn seq2seq dqn
+APPS := basics cnn-classifier char-rnn seq2seq style-transfer dqn
+BENCH_APPS := cnn-classifier char-rnn seq2seq style-transfer dqn
 
 # dqn's optional gym-rs backend builds SDL2 from source and links the system SDL2_gfx; `make test`
 # checks and tests it too where SDL2_gfx is installed (CI installs it). GYM_RS=0 skips it.

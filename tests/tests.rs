@@ -6,4 +6,5 @@ mod char_rnn;
 mod cnn_classifier;
 mod dqn;
 mod seq2seq;
+mod style_transfer;
 mod vocabulary;
