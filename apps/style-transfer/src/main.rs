@@ -322,15 +322,17 @@ impl RunArgs {
     }
 }
 
-fn stylise(args: RunArgs) -> Result<()> {
-    if !picture::SIZES.contains(&args.size) {
-        bail!(
-            "--size {} is out of range: use {}..={} pixels",
-            args.size,
-            picture::SIZES.start(),
-            picture::SIZES.end()
-        );
+/// Refuses a `--size` outside [`picture::SIZES`].
+fn check_size(size: u32) -> Result<()> {
+    if !picture::SIZES.contains(&size) {
+        let (lo, hi) = (picture::SIZES.start(), picture::SIZES.end());
+        bail!("--size {size} is out of range: use {lo}..={hi} pixels");
     }
+    Ok(())
+}
+
+fn stylise(args: RunArgs) -> Result<()> {
+    check_size(args.size)?;
     let styles = args.styles.iter().map(|s| parse_style(s)).collect::<Result<Vec<_>>>()?;
     let settings = Settings {
         content_layers: args.content_layers.clone(),
@@ -475,14 +477,7 @@ fn loss_chart(history: &[Iteration], path: &Path) -> Result<()> {
 }
 
 fn dream_on(args: DreamArgs) -> Result<()> {
-    if !picture::SIZES.contains(&args.size) {
-        bail!(
-            "--size {} is out of range: use {}..={} pixels",
-            args.size,
-            picture::SIZES.start(),
-            picture::SIZES.end()
-        );
-    }
+    check_size(args.size)?;
     Vgg19::check_layers(std::slice::from_ref(&args.layer))?;
     let image = picture::open(&args.image)?;
     let vgg = args.net.load()?;
