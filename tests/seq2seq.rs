@@ -10,9 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seq2seq::beam;
 use seq2seq::bleu::{corpus_bleu, tokenize_13a};
-use seq2seq::data::{self, Corpus, Direction, Example, Tokenized};
+use seq2seq::data::{self, Batching, Corpus, Direction, Example, Tokenized};
 use seq2seq::model::{AttentionKind, ModelSpec, Seq2Seq};
-use seq2seq::tokenize::{TokenizerKind, Vocab, EOS, PAD, UNK};
+use seq2seq::tokenize::{self, TokenizerKind, Vocab, EOS, PAD, UNK};
 use seq2seq::train::{self, RunOptions, TrainConfig};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -80,6 +80,47 @@ fn spec(attention: AttentionKind, cell: CellKind, vocab: i64) -> ModelSpec {
         attention,
         attention_dim: 10,
         dropout: 0.0,
+        readout: 0,
+        tie_embeddings: false,
+    }
+}
+
+/// `readout` for [`with_readout`]: a read-out as wide as the embedding, tied to it.
+const TIED: i64 = -1;
+
+/// The spec with a read-out layer `readout` wide (0: none; [`TIED`]: tied embeddings).
+fn with_readout(spec: ModelSpec, readout: i64) -> ModelSpec {
+    match readout {
+        TIED => ModelSpec { readout: spec.embedding, tie_embeddings: true, ..spec },
+        width => ModelSpec { readout: width, ..spec },
+    }
+}
+
+#[test]
+fn tied_embeddings_are_one_matrix_for_reading_and_writing() {
+    tch::manual_seed(5);
+    let base = with_readout(spec(AttentionKind::Bahdanau, CellKind::Gru, 16), 16);
+    let tied = with_readout(base, TIED);
+    // The output projection (16 tokens x 16 wide) is gone; a bias of 16 stays.
+    assert_eq!(Seq2Seq::parameters(base) - Seq2Seq::parameters(tied), 16 * 16);
+    let owned = examples();
+    let refs: Vec<&Tokenized> = owned.iter().collect();
+    let b = data::batch(&refs, Device::Cpu);
+    let read = b.tgt_in.flatten(0, 1).max().int64_value(&[]);
+    for (spec, name) in [(base, "untied"), (tied, "tied")] {
+        let vs = VarStore::new(Device::Cpu);
+        let model = Seq2Seq::new(&vs.root(), spec);
+        let encoded = model.encode(&b.src, &b.src_lengths, false);
+        let (logits, _) = model.decode_teacher(&encoded, &b.tgt_in, false);
+        train::token_loss(&logits, &b.tgt_out, 0.0, tch::Reduction::Mean).backward();
+        // Token 15 is never a decoder input: its embedding learns only by scoring, when tied.
+        assert!(read < 15, "examples read token {read}");
+        let grad = vs.variables()["tgt_embed.weight"].grad().get(15).abs().sum(Kind::Float);
+        let grad = grad.double_value(&[]);
+        match spec.tie_embeddings {
+            true => assert!(grad > 0.0, "{name}: the output's gradient missed the embedding"),
+            false => assert_eq!(grad, 0.0, "{name}: an unread embedding row got a gradient"),
+        }
     }
 }
 
@@ -100,9 +141,15 @@ fn pad_more(t: &Tensor, extra: i64) -> Tensor {
 #[test]
 fn padding_changes_neither_loss_nor_attention() {
     tch::manual_seed(3);
-    for attention in [AttentionKind::None, AttentionKind::Bahdanau, AttentionKind::Luong] {
+    for (attention, readout) in [
+        (AttentionKind::None, 0),
+        (AttentionKind::Bahdanau, 0),
+        (AttentionKind::Luong, 0),
+        (AttentionKind::Bahdanau, TIED),
+    ] {
         let vs = VarStore::new(Device::Cpu);
-        let model = Seq2Seq::new(&vs.root(), spec(attention, CellKind::Gru, 16));
+        let model =
+            Seq2Seq::new(&vs.root(), with_readout(spec(attention, CellKind::Gru, 16), readout));
         let owned = examples();
         let refs: Vec<&Tokenized> = owned.iter().collect();
         let b = data::batch(&refs, Device::Cpu);
@@ -137,14 +184,16 @@ fn padding_changes_neither_loss_nor_attention() {
 #[test]
 fn one_step_decoding_matches_the_teacher_forced_pass() {
     tch::manual_seed(4);
-    for (attention, cell) in [
-        (AttentionKind::None, CellKind::Gru),
-        (AttentionKind::Bahdanau, CellKind::Gru),
-        (AttentionKind::Luong, CellKind::Lstm),
-        (AttentionKind::Bahdanau, CellKind::Lstm),
+    for (attention, cell, readout) in [
+        (AttentionKind::None, CellKind::Gru, 0),
+        (AttentionKind::Bahdanau, CellKind::Gru, 0),
+        (AttentionKind::Luong, CellKind::Lstm, 0),
+        (AttentionKind::Bahdanau, CellKind::Lstm, 0),
+        (AttentionKind::Luong, CellKind::Gru, 10),
+        (AttentionKind::Bahdanau, CellKind::Gru, TIED),
     ] {
         let vs = VarStore::new(Device::Cpu);
-        let model = Seq2Seq::new(&vs.root(), spec(attention, cell, 16));
+        let model = Seq2Seq::new(&vs.root(), with_readout(spec(attention, cell, 16), readout));
         let owned = examples();
         let refs: Vec<&Tokenized> = owned.iter().collect();
         let b = data::batch(&refs, Device::Cpu);
@@ -218,8 +267,13 @@ fn a_small_model_learns_to_reverse_digit_strings() {
     let config = TrainConfig { label_smoothing: 0.0, clip: 1.0, ..TrainConfig::default() };
     let mut step_rng = ChaCha8Rng::seed_from_u64(7);
     for epoch in 0..10 {
-        for indices in data::epoch_batches(&train_set, (0..train_set.len()).collect(), 32, 1, epoch)
-        {
+        for indices in data::epoch_batches(
+            &train_set,
+            (0..train_set.len()).collect(),
+            Batching::Pairs(32),
+            1,
+            epoch,
+        ) {
             let refs: Vec<&Tokenized> = indices.iter().map(|&i| &train_set[i]).collect();
             train::update(
                 &model,
@@ -242,6 +296,17 @@ fn a_small_model_learns_to_reverse_digit_strings() {
 }
 
 #[test]
+fn word_tokens_are_joined_back_as_text_writes_them() {
+    let text = "don’t take the well-known (and cheap) air/ether, please! “yes”, he said: 5% – ok?!";
+    let vocab = Vocab::train(TokenizerKind::Word, 100, true, &[text]).unwrap();
+    let ids = vocab.encode(text);
+    assert_eq!(vocab.tokens(&ids)[..3], ["don", "’", "t"], "the tokenizer splits at ’");
+    assert_eq!(vocab.decode(&ids), text);
+    // A hyphen or slash with a space beside it stays spaced.
+    assert_eq!(tokenize::join_words(&["a", "-", "b", "/", "."]), "a-b /.");
+}
+
+#[test]
 fn tokenizers_round_trip_and_survive_unknown_words() {
     let sentences =
         ["Das ist ein Haus.", "Das Haus ist groß.", "Ein kleines Haus.", "Ist das groß?"];
@@ -255,9 +320,7 @@ fn tokenizers_round_trip_and_survive_unknown_words() {
         }
         let ids = vocab.encode("das haus ist groß.");
         assert!(!ids.is_empty() && !ids.contains(&UNK), "{kind}: known text has no [UNK]: {ids:?}");
-        if kind != TokenizerKind::Word {
-            assert_eq!(vocab.decode(&ids), "das haus ist groß.", "{kind} detokenizes");
-        }
+        assert_eq!(vocab.decode(&ids), "das haus ist groß.", "{kind} detokenizes");
         // Unseen characters and words become [UNK] (or known pieces), never a failure.
         let unknown = vocab.encode("Quaxq ÿ");
         assert!(!unknown.is_empty(), "{kind}");
@@ -291,6 +354,30 @@ fn the_dictionary_never_brings_held_out_sentences() {
     reverse.train.truncate(1);
     assert_eq!(data::add_dictionary(&mut reverse, &dictionary[..1], Direction::EnDe), 1);
     assert_eq!(reverse.train.last().unwrap(), &ex("house", "Haus"), "oriented en → de");
+}
+
+#[test]
+fn token_batches_hold_many_short_pairs_or_few_long_ones_within_the_budget() {
+    // 200 sentences of 20 tokens and 1,000 dictionary-like pairs of 2.
+    let pair = |n: usize| Tokenized { source: vec![5; n], target: vec![6; n] };
+    let data: Vec<Tokenized> = (0..1200).map(|i| pair(if i < 200 { 20 } else { 2 })).collect();
+    let batches = data::epoch_batches(&data, (0..1200).collect(), Batching::Tokens(210), 3, 0);
+    let mut seen: Vec<usize> = batches.concat();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..1200).collect::<Vec<_>>(), "every pair exactly once");
+    for batch in &batches {
+        // The width of a batch is its longest side, the target counting its EOS.
+        let width = batch.iter().map(|&i| data[i].target.len() + 1).max().unwrap();
+        assert!(batch.len() * width <= 210, "{} pairs of width {width}", batch.len());
+        match width {
+            21 => assert!(batch.len() <= 10),
+            _ => assert!(batch.len() > 10, "short pairs share a batch with a long one"),
+        }
+    }
+    // 200 long pairs fill 20 batches of 10; 1,000 short ones (width 3) at most 70 a batch.
+    let long = batches.iter().filter(|b| data[b[0]].source.len() == 20).count();
+    assert_eq!(long, 20);
+    assert!(batches.len() - long >= 1000usize.div_ceil(70));
 }
 
 #[test]
@@ -363,6 +450,12 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("vocab_size"), "{err}");
+    let err = train::train(
+        TrainConfig { tie_embeddings: true, ..config.clone() },
+        &options(&dir.path().join("bad3")),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--readout 16"), "{err}");
     let foreign = dir.path().join("foreign.json");
     let sidecar = dl_core::checkpoint::Sidecar::new("char-rnn", 0, 0, 1, &config).unwrap();
     std::fs::write(&foreign, serde_json::to_vec(&sidecar).unwrap()).unwrap();

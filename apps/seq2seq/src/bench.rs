@@ -30,6 +30,8 @@ pub const SPEC: ModelSpec = ModelSpec {
     attention: AttentionKind::Bahdanau,
     attention_dim: 256,
     dropout: 0.0,
+    readout: 0,
+    tie_embeddings: false,
 };
 /// Sentence pairs per batch.
 pub const BATCH: usize = 64;

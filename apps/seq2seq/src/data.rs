@@ -246,23 +246,59 @@ pub fn epoch_examples(
     examples
 }
 
+/// How an epoch is cut into batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batching {
+    /// This many pairs per batch.
+    Pairs(usize),
+    /// As many pairs as fit in this many padded positions (a batch's width, its longer side
+    /// with BOS or EOS, times its pairs): a few long sentences or many short dictionary
+    /// entries, so every update sees about the same number of tokens (fairseq's
+    /// `--max-tokens`).
+    Tokens(usize),
+}
+
 /// An epoch's batches as index lists: `examples` shuffled, then sorted by length inside pools
-/// of 50 batches so each batch holds sentences of similar length (little padding), then the
-/// batches shuffled. Deterministic in `(seed, epoch)`.
+/// (of 50 batches of `Pairs`, of 4,096 pairs for `Tokens`) so each batch holds sentences of
+/// similar length (little padding), then the batches shuffled. Deterministic in
+/// `(seed, epoch)`.
 pub fn epoch_batches(
     data: &[Tokenized],
     mut examples: Vec<usize>,
-    batch_size: usize,
+    batching: Batching,
     seed: u64,
     epoch: u64,
 ) -> Vec<Vec<usize>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     examples.shuffle(&mut rng);
+    let pool_size = match batching {
+        Batching::Pairs(n) => n * 50,
+        Batching::Tokens(_) => 4096,
+    };
+    let width = |i: usize| data[i].source.len().max(data[i].target.len() + 1);
     let mut batches = Vec::new();
-    for pool in examples.chunks(batch_size * 50) {
+    for pool in examples.chunks(pool_size) {
         let mut pool = pool.to_vec();
         pool.sort_by_key(|&i| (data[i].source.len(), data[i].target.len()));
-        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+        match batching {
+            Batching::Pairs(n) => batches.extend(pool.chunks(n).map(<[usize]>::to_vec)),
+            Batching::Tokens(n) => {
+                let mut batch: Vec<usize> = Vec::new();
+                let mut batch_width = 0;
+                for i in pool {
+                    let w = batch_width.max(width(i));
+                    if !batch.is_empty() && (batch.len() + 1) * w > n {
+                        batches.push(std::mem::take(&mut batch));
+                        batch_width = 0;
+                    }
+                    batch_width = batch_width.max(width(i));
+                    batch.push(i);
+                }
+                if !batch.is_empty() {
+                    batches.push(batch);
+                }
+            }
+        }
     }
     batches.shuffle(&mut rng);
     batches

@@ -190,6 +190,15 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     dropout: Option<f64>,
+    /// Width of a tanh read-out layer before the output projection, 0 for none [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    readout: Option<i64>,
+    /// Share the target embedding with the output projection; needs --readout equal to
+    /// --embedding [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tie_embeddings: Option<bool>,
     /// Teacher forcing ratio; below 1 the model's own guesses are fed back [default: 1].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +215,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch_size: Option<usize>,
+    /// Fill batches up to this many padded tokens instead of --batch-size pairs (many short
+    /// dictionary entries, few long sentences); 0 for off [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_tokens: Option<usize>,
     /// Passes over the training data [default: 15].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

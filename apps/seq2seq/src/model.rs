@@ -10,8 +10,13 @@
 //!   bahdanau: c_t = Σ_j softmax_j(v·tanh(W s_{t-1} + U h_j)) h_j, then s_t = RNN([e_{t-1}; c_t], s_{t-1})
 //!   luong:    s_t = RNN(e_{t-1}, s_{t-1}), then c_t = Σ_j softmax_j(s_t·W h_j) h_j
 //!
-//! logits_t = Linear([s_t; c_t; e_{t-1}])     (applied once to all steps stacked)
+//! logits_t = Linear([s_t; c_t; e_{t-1}])                   readout = 0 (applied once to all steps)
+//! logits_t = W_o tanh(Linear([s_t; c_t; e_{t-1}])) + b_o    readout > 0 ("deep output")
 //! ```
+//!
+//! With a read-out layer as wide as the embedding, `W_o` can be the target embedding matrix
+//! itself (tied embeddings, Press & Wolf, 2017): one matrix learns both what a word means as an
+//! input and when to write it, and the largest matrix of the model is gone.
 //!
 //! Padding never matters: the backward RNN reads each sentence's own tokens reversed (padding
 //! stays at the end, where a forward reader never looks back at it), padded positions get no
@@ -68,6 +73,13 @@ pub struct ModelSpec {
     pub attention_dim: i64,
     /// Dropout on embeddings, between layers and before the read-out, while training.
     pub dropout: f64,
+    /// Width of the `tanh` read-out layer before the output projection; 0: none, the
+    /// projection reads `[s_t; c_t; e_{t-1}]` directly.
+    #[serde(default)]
+    pub readout: i64,
+    /// The output projection is the target embedding matrix (needs `readout == embedding`).
+    #[serde(default)]
+    pub tie_embeddings: bool,
 }
 
 impl ModelSpec {
@@ -136,7 +148,10 @@ pub struct Seq2Seq {
     bridge: Linear,
     attention: Attention,
     decoder: Recurrent,
-    out: Linear,
+    readout: Option<Linear>,
+    /// The output projection `[tgt_vocab, features]` (the target embedding when tied) and bias.
+    out_weight: Tensor,
+    out_bias: Tensor,
 }
 
 impl std::fmt::Debug for Seq2Seq {
@@ -167,6 +182,30 @@ impl Seq2Seq {
                 Attention::Luong { key: linear_no_bias(vs / "attn_key", m, hd) }
             }
         };
+        let features = hd + m + e;
+        let readout =
+            (spec.readout > 0).then(|| nn::linear_pytorch(vs / "readout", features, spec.readout));
+        let projected = if spec.readout > 0 { spec.readout } else { features };
+        // Tied, the matrix also scores tokens: N(0, 1/e) keeps the first logits near zero
+        // (PyTorch's N(0, 1) would start them with a spread of about sqrt(e)).
+        let tgt_init = match spec.tie_embeddings {
+            true => tch::nn::Init::Randn { mean: 0.0, stdev: 1.0 / (e as f64).sqrt() },
+            false => tch::nn::Init::Randn { mean: 0.0, stdev: 1.0 },
+        };
+        let tgt_embed = tch::nn::embedding(
+            vs / "tgt_embed",
+            spec.tgt_vocab,
+            e,
+            tch::nn::EmbeddingConfig { ws_init: tgt_init, ..Default::default() },
+        );
+        let (out_weight, out_bias) = if spec.tie_embeddings {
+            assert_eq!(projected, e, "tied embeddings need readout == embedding");
+            let bias = (vs / "out").zeros("bias", &[spec.tgt_vocab]);
+            (tgt_embed.ws.shallow_clone(), bias)
+        } else {
+            let out = nn::linear_pytorch(vs / "out", projected, spec.tgt_vocab);
+            (out.ws, out.bs.expect("linear_pytorch has a bias"))
+        };
         let decoder_input = match spec.attention {
             AttentionKind::Luong => e,
             AttentionKind::None | AttentionKind::Bahdanau => e + m,
@@ -174,13 +213,15 @@ impl Seq2Seq {
         Seq2Seq {
             spec,
             src_embed: tch::nn::embedding(vs / "src_embed", spec.src_vocab, e, Default::default()),
-            tgt_embed: tch::nn::embedding(vs / "tgt_embed", spec.tgt_vocab, e, Default::default()),
+            tgt_embed,
             forward_rnn: Recurrent::new(&(vs / "enc_fwd"), spec.cell, e, he, rnn),
             backward_rnn: Recurrent::new(&(vs / "enc_bwd"), spec.cell, e, he, rnn),
             bridge: nn::linear_pytorch(vs / "bridge", m, spec.layers * hd),
             attention,
             decoder: Recurrent::new(&(vs / "decoder"), spec.cell, decoder_input, hd, rnn),
-            out: nn::linear_pytorch(vs / "out", hd + m + e, spec.tgt_vocab),
+            readout,
+            out_weight,
+            out_bias,
         }
     }
 
@@ -318,7 +359,11 @@ impl Seq2Seq {
         train: bool,
     ) -> Tensor {
         let features = Tensor::cat(&[states, contexts, embedded], -1);
-        nn::dropout(&features, self.spec.dropout, train).apply(&self.out)
+        let mut x = nn::dropout(&features, self.spec.dropout, train);
+        if let Some(readout) = &self.readout {
+            x = nn::dropout(&x.apply(readout).tanh(), self.spec.dropout, train);
+        }
+        x.linear(&self.out_weight, Some(&self.out_bias))
     }
 
     /// One decoding step from the previous tokens `prev: [batch]` (i64). Equal to

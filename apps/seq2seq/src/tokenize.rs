@@ -16,6 +16,38 @@ use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::pre_tokenizers::whitespace::Whitespace;
 use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, Tokenizer};
 
+/// Joins word-level tokens (words, and runs of punctuation split off them) into text: no
+/// space before closing punctuation (`.`, `,`, `!`, `?`, `)`, `”`, …), none after opening
+/// punctuation (`(`, `“`, `„`, …), and none around an apostrophe, hyphen or slash between two
+/// words, so `don ’ t`, `well - known` and `air / ether` come out as `don’t`, `well-known`
+/// and `air/ether`, the words the references (and BLEU's 13a tokenization) have.
+pub fn join_words<S: AsRef<str>>(tokens: &[S]) -> String {
+    let is_word = |t: &str| t.chars().next().is_some_and(char::is_alphanumeric);
+    let starts_closing = |t: &str| t.chars().next().is_some_and(|c| ".,!?;:)]}”…%".contains(c));
+    let is_opening = |t: &str| t.chars().all(|c| "([{“„‚¿¡".contains(c));
+    let is_joiner = |t: &str| matches!(t, "’" | "'" | "-" | "/");
+    let mut text = String::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let token = token.as_ref();
+        let prev = i.checked_sub(1).map(|j| tokens[j].as_ref());
+        let next = tokens.get(i + 1).map(AsRef::as_ref);
+        let joined_to_prev = match prev {
+            None => true,
+            Some(p) => {
+                starts_closing(token)
+                    || is_opening(p)
+                    || (is_joiner(token) && is_word(p) && next.is_some_and(is_word))
+                    || (is_word(token) && is_joiner(p) && i >= 2 && is_word(tokens[i - 2].as_ref()))
+            }
+        };
+        if !joined_to_prev {
+            text.push(' ');
+        }
+        text.push_str(token);
+    }
+    text
+}
+
 /// Padding: fills batches up to their longest sentence; never a target, never attended to.
 pub const PAD: i64 = 0;
 /// A token the vocabulary does not have.
@@ -183,7 +215,13 @@ impl Vocab {
     /// The text of `ids`, special tokens left out, pieces joined back into words.
     pub fn decode(&self, ids: &[i64]) -> String {
         let ids: Vec<u32> = ids.iter().filter(|&&id| id > EOS).map(|&id| id as u32).collect();
-        self.tokenizer.decode(&ids, true).unwrap_or_default()
+        if self.tokenizer.get_decoder().is_some() {
+            return self.tokenizer.decode(&ids, true).unwrap_or_default();
+        }
+        // Word level: the spaces are gone, so write them back as text has them.
+        let tokens: Vec<String> =
+            ids.iter().filter_map(|&id| self.tokenizer.id_to_token(id)).collect();
+        join_words(&tokens)
     }
 
     /// The token strings of `ids` (for attention plots).

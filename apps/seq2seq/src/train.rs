@@ -74,6 +74,11 @@ pub struct TrainConfig {
     pub attention_dim: i64,
     /// Dropout on embeddings, between layers and before the read-out.
     pub dropout: f64,
+    /// Width of a `tanh` read-out layer before the output projection (0: none).
+    pub readout: i64,
+    /// Use the target embedding matrix as the output projection (needs `readout ==
+    /// embedding`).
+    pub tie_embeddings: bool,
     /// Probability of feeding the true previous token rather than the model's own guess.
     pub teacher_forcing: f64,
     /// Label smoothing of the cross-entropy (Szegedy et al., 2016).
@@ -83,6 +88,8 @@ pub struct TrainConfig {
     pub word_dropout: f64,
     /// Sentence pairs per batch.
     pub batch_size: usize,
+    /// If above 0: batches of up to this many padded tokens instead of `batch_size` pairs.
+    pub batch_tokens: usize,
     /// Passes over the training data.
     pub epochs: u64,
     /// The optimizer.
@@ -117,10 +124,13 @@ impl Default for TrainConfig {
             attention: AttentionKind::Bahdanau,
             attention_dim: 256,
             dropout: 0.3,
+            readout: 0,
+            tie_embeddings: false,
             teacher_forcing: 1.0,
             label_smoothing: 0.1,
             word_dropout: 0.0,
             batch_size: 64,
+            batch_tokens: 0,
             epochs: 15,
             optimizer: OptimizerConfig::adam(1e-3),
             schedule: LrSchedule::Cosine { warmup_steps: 200 },
@@ -132,6 +142,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// How epochs are cut into batches.
+    pub fn batching(&self) -> data::Batching {
+        match self.batch_tokens {
+            0 => data::Batching::Pairs(self.batch_size),
+            n => data::Batching::Tokens(n),
+        }
+    }
+
     /// Checks the values a user can get wrong.
     pub fn validate(&self) -> Result<()> {
         if self.embedding < 1 || self.encoder_hidden < 1 || self.decoder_hidden < 1 {
@@ -142,6 +160,17 @@ impl TrainConfig {
         }
         if self.batch_size < 1 || self.epochs < 1 || self.log_every < 1 || self.max_len < 1 {
             bail!("batch_size, epochs, log_every and max_len must be at least 1");
+        }
+        if self.readout < 0 {
+            bail!("readout must be 0 (none) or a width, got {}", self.readout);
+        }
+        if self.tie_embeddings && self.readout != self.embedding {
+            bail!(
+                "tie_embeddings needs a read-out layer as wide as the embedding (--readout {}), \
+                 got readout {}",
+                self.embedding,
+                self.readout
+            );
         }
         if !(self.dictionary_ratio > 0.0 && self.dictionary_ratio <= 1000.0) {
             bail!("dictionary_ratio must be in (0, 1000], got {}", self.dictionary_ratio);
@@ -228,8 +257,12 @@ pub fn load(path: &Path, device: Device) -> Result<Translator> {
         .with_context(|| format!("{}: the checkpoint has no model description", path.display()))?;
     let src = Vocab::from_json(&info.src_tokenizer).context("the source tokenizer")?;
     let tgt = Vocab::from_json(&info.tgt_tokenizer).context("the target tokenizer")?;
+    let spec = info.spec;
+    if spec.tie_embeddings && spec.readout != spec.embedding {
+        bail!("{}: a tied model needs readout == embedding, got {spec:?}", path.display());
+    }
     let mut vs = VarStore::new(device);
-    let model = Seq2Seq::new(&vs.root(), info.spec);
+    let model = Seq2Seq::new(&vs.root(), spec);
     checkpoint::load(&path, APP, &mut vs, None)?;
     Ok(Translator { vs, model, src, tgt, info, config, epoch: sidecar.epoch })
 }
@@ -543,10 +576,19 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     };
     let data = prepare(&config, saved_info.as_ref())?;
     let dictionary = data.train.len() - data.sentences;
-    let per_epoch =
-        data::epoch_examples(data.sentences, dictionary, config.dictionary_ratio, 0, 0).len();
-    let steps_per_epoch = per_epoch.div_ceil(config.batch_size) as u64;
-    let total_steps = steps_per_epoch * config.epochs;
+    let epoch_batches = |config: &TrainConfig, epoch| {
+        let examples = data::epoch_examples(
+            data.sentences,
+            dictionary,
+            config.dictionary_ratio,
+            config.seed,
+            epoch,
+        );
+        data::epoch_batches(&data.train, examples, config.batching(), config.seed, epoch)
+    };
+    // Cut by tokens, epochs differ a little in batches: count them all for the schedule.
+    let total_steps: u64 = (0..config.epochs).map(|e| epoch_batches(&config, e).len() as u64).sum();
+    let steps_per_epoch = epoch_batches(&config, 0).len();
     let schedule = config.lr_schedule(total_steps)?;
 
     let (config, mut run, resume_from) =
@@ -564,6 +606,8 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         attention: config.attention,
         attention_dim: config.attention_dim,
         dropout: config.dropout,
+        readout: config.readout,
+        tie_embeddings: config.tie_embeddings,
     };
     let mut vs = VarStore::new(device);
     let model = Seq2Seq::new(&vs.root(), spec);
@@ -605,15 +649,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let mut stopped_early = false;
     let mut valid_loss_at_best = f64::NAN;
     while epoch < config.epochs && !stopped_early {
-        let examples = data::epoch_examples(
-            data.sentences,
-            dictionary,
-            config.dictionary_ratio,
-            config.seed,
-            epoch,
-        );
-        let batches =
-            data::epoch_batches(&data.train, examples, config.batch_size, config.seed, epoch);
+        let batches = epoch_batches(&config, epoch);
         let mut progress = Progress::new(
             &format!("epoch {}", epoch + 1),
             batches.len() as u64,
@@ -621,6 +657,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             options.quiet,
         );
         let mut window = Mean::default();
+        let mut batches_done = 0;
         for indices in &batches {
             seed_step(config.seed, step);
             let examples: Vec<&Tokenized> = indices.iter().map(|&i| &data.train[i]).collect();
@@ -631,6 +668,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
                 bail!("the training loss became {loss} at step {step}: lower the learning rate");
             }
             step += 1;
+            batches_done += 1;
             window.add(loss, 1.0);
             progress.inc(1, &format!("loss {:.3}", window.value()));
             if step % config.log_every == 0 {
@@ -646,7 +684,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             }
         }
         progress.finish();
-        if stopped_early && step % steps_per_epoch != 0 {
+        if batches_done < batches.len() {
             tracing::info!(
                 "time budget spent in epoch {}: evaluating the partial epoch",
                 epoch + 1
