@@ -307,6 +307,35 @@ fn word_tokens_are_joined_back_as_text_writes_them() {
 }
 
 #[test]
+fn an_unknown_output_word_copies_the_unknown_source_word_it_looked_at() {
+    let src = Vocab::train(TokenizerKind::Word, 100, true, &["ich sehe das haus"]).unwrap();
+    let tgt = Vocab::train(TokenizerKind::Word, 100, true, &["i see the house ."]).unwrap();
+    let (ids, text) = src.encode_with_text("Ich sehe Quaxburg");
+    assert_eq!(ids[2], UNK);
+    assert_eq!(text, ["Ich", "sehe", "Quaxburg"], "the words as written");
+    let id = |w: &str| tgt.encode(w)[0];
+    // "i see [UNK] [UNK] ." looking at Quaxburg (unknown: copied), then at sehe (known: left out).
+    let hypothesis = beam::Hypothesis {
+        tokens: vec![id("i"), id("see"), UNK, UNK, id(".")],
+        log_prob: 0.0,
+        score: 0.0,
+        attention: vec![
+            vec![0.9, 0.1, 0.0],
+            vec![0.1, 0.8, 0.1],
+            vec![0.1, 0.2, 0.7],
+            vec![0.1, 0.6, 0.3],
+            vec![0.3, 0.3, 0.4],
+        ],
+    };
+    assert_eq!(train::output_text(&tgt, &hypothesis, &ids, &text), "i see Quaxburg.");
+    // Subword output spells rare words itself: nothing is copied.
+    let bpe = Vocab::train(TokenizerKind::Bpe, 60, true, &["i see the house ."]).unwrap();
+    let pieces = bpe.encode("i see");
+    let hypothesis = beam::Hypothesis { tokens: pieces.clone(), ..hypothesis };
+    assert_eq!(train::output_text(&bpe, &hypothesis, &ids, &text), bpe.decode(&pieces));
+}
+
+#[test]
 fn tokenizers_round_trip_and_survive_unknown_words() {
     let sentences =
         ["Das ist ein Haus.", "Das Haus ist groß.", "Ein kleines Haus.", "Ist das groß?"];

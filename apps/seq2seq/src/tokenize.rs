@@ -212,10 +212,31 @@ impl Vocab {
         }
     }
 
+    /// The ids of a sentence and the text each token was cut from (`[UNK]`s included).
+    pub fn encode_with_text(&self, sentence: &str) -> (Vec<i64>, Vec<String>) {
+        match self.tokenizer.encode(sentence, false) {
+            Ok(encoding) => encoding
+                .get_ids()
+                .iter()
+                .zip(encoding.get_offsets())
+                .zip(encoding.get_tokens())
+                .map(|((&id, &(start, end)), token)| {
+                    (i64::from(id), sentence.get(start..end).unwrap_or(token).to_string())
+                })
+                .unzip(),
+            Err(_) => (vec![UNK], vec![sentence.to_string()]),
+        }
+    }
+
+    /// Whether tokens are whole words (no pieces to spell an unknown word with).
+    pub fn is_word_level(&self) -> bool {
+        self.tokenizer.get_decoder().is_none()
+    }
+
     /// The text of `ids`, special tokens left out, pieces joined back into words.
     pub fn decode(&self, ids: &[i64]) -> String {
         let ids: Vec<u32> = ids.iter().filter(|&&id| id > EOS).map(|&id| id as u32).collect();
-        if self.tokenizer.get_decoder().is_some() {
+        if !self.is_word_level() {
             return self.tokenizer.decode(&ids, true).unwrap_or_default();
         }
         // Word level: the spaces are gone, so write them back as text has them.

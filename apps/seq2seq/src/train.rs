@@ -6,7 +6,7 @@ use crate::beam::{self, Hypothesis};
 use crate::bleu::{self, Bleu};
 use crate::data::{self, Corpus, Direction, Example, Tokenized};
 use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
-use crate::tokenize::{TokenizerKind, Vocab, PAD};
+use crate::tokenize::{TokenizerKind, Vocab, EOS, PAD, UNK};
 use crate::APP;
 use anyhow::{bail, Context, Result};
 use dl_core::checkpoint::{self, Sidecar};
@@ -320,19 +320,20 @@ pub fn translate<S: AsRef<str>>(
     device: Device,
 ) -> Vec<Translation> {
     let _guard = tch::no_grad_guard();
-    let encoded: Vec<Vec<i64>> = sentences
+    let (encoded, texts): (Vec<Vec<i64>>, Vec<Vec<String>>) = sentences
         .iter()
         .map(|s| {
-            let ids = src.encode(s.as_ref());
+            let (ids, text) = src.encode_with_text(s.as_ref());
             if ids.is_empty() {
-                vec![crate::tokenize::UNK]
+                (vec![UNK], vec![String::new()])
             } else {
-                ids
+                (ids, text)
             }
         })
-        .collect();
+        .unzip();
     let mut out = Vec::with_capacity(sentences.len());
-    for chunk in encoded.chunks(if decoding.beam == 0 { 64 } else { 1 }) {
+    let chunk_size = if decoding.beam == 0 { 64 } else { 1 };
+    for (chunk, texts) in encoded.chunks(chunk_size).zip(texts.chunks(chunk_size)) {
         let examples: Vec<Tokenized> =
             chunk.iter().map(|s| Tokenized { source: s.clone(), target: vec![PAD] }).collect();
         let refs: Vec<&Tokenized> = examples.iter().collect();
@@ -351,16 +352,51 @@ pub fn translate<S: AsRef<str>>(
             );
             vec![beams.swap_remove(0)]
         };
-        for (ids, hypothesis) in chunk.iter().zip(hypotheses) {
+        for ((ids, text), hypothesis) in chunk.iter().zip(texts).zip(hypotheses) {
             out.push(Translation {
                 source_tokens: src.tokens(ids),
                 target_tokens: tgt.tokens(&hypothesis.tokens),
-                text: tgt.decode(&hypothesis.tokens),
+                text: output_text(tgt, &hypothesis, ids, text),
                 hypothesis,
             });
         }
     }
     out
+}
+
+/// The text of a translation. Word-level output has no pieces to spell a rare word with, so
+/// each `[UNK]` it writes is replaced by the source word the attention weighed most at that
+/// step when that word is unknown too (a name, a number, a rare compound: copied as written,
+/// Luong et al., 2015), and left out otherwise.
+pub fn output_text(
+    tgt: &Vocab,
+    hypothesis: &Hypothesis,
+    source_ids: &[i64],
+    source_text: &[String],
+) -> String {
+    if !tgt.is_word_level() {
+        return tgt.decode(&hypothesis.tokens);
+    }
+    let mut words = Vec::with_capacity(hypothesis.tokens.len());
+    for (step, &id) in hypothesis.tokens.iter().enumerate() {
+        if id != UNK {
+            if id > EOS {
+                words.extend(tgt.tokens(&[id]));
+            }
+            continue;
+        }
+        let weights = hypothesis.attention.get(step).map(Vec::as_slice).unwrap_or_default();
+        let looked_at = weights
+            .iter()
+            .enumerate()
+            .filter(|(_, &w)| w > 0.0)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(j, _)| j);
+        if let Some(j) = looked_at.filter(|&j| source_ids.get(j) == Some(&UNK)) {
+            words.push(source_text[j].clone());
+        }
+    }
+    crate::tokenize::join_words(&words)
 }
 
 /// Loss and BLEU on a set of examples.
