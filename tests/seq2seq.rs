@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use seq2seq::beam;
 use seq2seq::bleu::{corpus_bleu, tokenize_13a};
 use seq2seq::data::{self, Batching, Corpus, Direction, Example, Tokenized};
+use seq2seq::lexicon::Lexicon;
 use seq2seq::model::{AttentionKind, ModelSpec, Seq2Seq};
 use seq2seq::tokenize::{self, TokenizerKind, Vocab, EOS, PAD, UNK};
 use seq2seq::train::{self, RunOptions, TrainConfig};
@@ -242,6 +243,48 @@ fn beam_search_is_ordered_and_reduces_to_greedy() {
 }
 
 #[test]
+fn an_ensemble_averages_its_models_probabilities() {
+    tch::manual_seed(8);
+    let (vs_a, vs_b) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+    let a = Seq2Seq::new(&vs_a.root(), spec(AttentionKind::Bahdanau, CellKind::Gru, 16));
+    let b = Seq2Seq::new(&vs_b.root(), spec(AttentionKind::Luong, CellKind::Gru, 16));
+    let owned = examples();
+    let refs: Vec<&Tokenized> = owned.iter().collect();
+    let batch = data::batch(&refs, Device::Cpu);
+    let read = |m: &Seq2Seq| m.encode(&batch.src, &batch.src_lengths, false);
+    // A model with itself decodes as the model alone: the same tokens, the same probabilities.
+    let alone = beam::greedy(&a, &read(&a), 10);
+    let twice = beam::greedy_ensemble(&[&a, &a], &[read(&a), read(&a)], 10);
+    for (x, y) in alone.iter().zip(&twice) {
+        assert_eq!(x.tokens, y.tokens);
+        assert!((x.log_prob - y.log_prob).abs() < 1e-4, "{} vs {}", x.log_prob, y.log_prob);
+    }
+    // Two models: the first step's best token has the log of the mean of their probabilities.
+    let first = beam::greedy_ensemble(&[&a, &b], &[read(&a), read(&b)], 1);
+    let bos = Tensor::full([batch.src.size()[0]], tokenize::BOS, (Kind::Int64, Device::Cpu));
+    let probs = |m: &Seq2Seq| {
+        let encoded = read(m);
+        m.step(&encoded, &bos, &m.initial_state(&encoded), false).logits.softmax(-1, Kind::Double)
+    };
+    let mean = (probs(&a) + probs(&b)) / 2.0;
+    let (best, ids) = mean.max_dim(-1, false);
+    for (row, h) in first.iter().enumerate() {
+        let row = row as i64;
+        assert!(h.tokens.is_empty() || h.tokens[0] == ids.int64_value(&[row]));
+        assert!((h.log_prob - best.double_value(&[row]).ln()).abs() < 1e-5);
+    }
+    // The loss of the ensemble is the loss of the mean probabilities: below the models' mean
+    // loss (Jensen), where averaging log-probabilities would equal it.
+    let loss = |models: &[&Seq2Seq]| train::loss_on(models, &owned, 8, Device::Cpu);
+    let (loss_a, loss_b, loss_ab) = (loss(&[&a]), loss(&[&b]), loss(&[&a, &b]));
+    assert!(loss_ab < (loss_a + loss_b) / 2.0 - 1e-4, "{loss_ab} vs {loss_a} and {loss_b}");
+    let row0 = Tensor::from_slice(&[0i64]);
+    let one = [read(&a).index_select(&row0), read(&b).index_select(&row0)];
+    let beams = beam::beam_search_ensemble(&[&a, &b], &one, 3, 10, 1.0);
+    assert!(!beams.is_empty() && beams.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
+#[test]
 fn a_small_model_learns_to_reverse_digit_strings() {
     tch::manual_seed(6);
     let mut rng = ChaCha8Rng::seed_from_u64(6);
@@ -307,7 +350,7 @@ fn word_tokens_are_joined_back_as_text_writes_them() {
 }
 
 #[test]
-fn an_unknown_output_word_copies_the_unknown_source_word_it_looked_at() {
+fn an_unknown_output_word_translates_or_copies_the_unknown_source_word_it_looked_at() {
     let src = Vocab::train(TokenizerKind::Word, 100, true, &["ich sehe das haus"]).unwrap();
     let tgt = Vocab::train(TokenizerKind::Word, 100, true, &["i see the house ."]).unwrap();
     let (ids, text) = src.encode_with_text("Ich sehe Quaxburg");
@@ -327,12 +370,25 @@ fn an_unknown_output_word_copies_the_unknown_source_word_it_looked_at() {
             vec![0.3, 0.3, 0.4],
         ],
     };
-    assert_eq!(train::output_text(&tgt, &hypothesis, &ids, &text), "i see Quaxburg.");
-    // Subword output spells rare words itself: nothing is copied.
+    assert_eq!(train::output_text(&tgt, None, &hypothesis, &ids, &text), "i see Quaxburg.");
+    // With a dictionary, the word looked at is translated, known or not; an unknown word the
+    // dictionary lacks is still copied, a known one still left out.
+    let entry = |de: &str, en: &str| Pair { first: de.into(), second: en.into() };
+    let dictionary = [entry("Quaxburg", "Quax Castle"), entry("sehe", "look")];
+    let text_with = |entries: &[Pair]| {
+        let lexicon = Lexicon::new(entries, Direction::DeEn);
+        train::output_text(&tgt, Some(&lexicon), &hypothesis, &ids, &text)
+    };
+    assert_eq!(text_with(&dictionary[..1]), "i see Quax Castle.");
+    assert_eq!(text_with(&dictionary), "i see Quax Castle look.");
+    assert_eq!(text_with(&dictionary[1..]), "i see Quaxburg look.");
+    let lexicon = Lexicon::new(&dictionary, Direction::DeEn);
+    // Subword output spells rare words itself: nothing is copied or translated.
     let bpe = Vocab::train(TokenizerKind::Bpe, 60, true, &["i see the house ."]).unwrap();
     let pieces = bpe.encode("i see");
     let hypothesis = beam::Hypothesis { tokens: pieces.clone(), ..hypothesis };
-    assert_eq!(train::output_text(&bpe, &hypothesis, &ids, &text), bpe.decode(&pieces));
+    let out = train::output_text(&bpe, Some(&lexicon), &hypothesis, &ids, &text);
+    assert_eq!(out, bpe.decode(&pieces));
 }
 
 #[test]
@@ -460,8 +516,27 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
         run.join("tokenizer-src.json").is_file() && run.join("checkpoints/best.json").is_file()
     );
     let translator = train::load(&run, Device::Cpu).unwrap();
-    let t = translator.translate(&["Zahl 3 ist hier", "Unbekanntes Wort"], train::Decoding::GREEDY);
+    let sentences = ["Zahl 3 ist hier", "Unbekanntes Wort"];
+    let t = translator.translate(&sentences, train::Decoding::GREEDY);
     assert_eq!(t.len(), 2);
+    // An ensemble of the run with itself translates as the run does.
+    let pair = train::load_ensemble(&[run.clone(), run.clone()], Device::Cpu).unwrap();
+    assert_eq!(pair.partners.len(), 1);
+    let texts = |t: &[train::Translation]| t.iter().map(|t| t.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&pair.translate(&sentences, train::Decoding::GREEDY)), texts(&t));
+    // A checkpoint with other vocabularies cannot join it.
+    let best = run.join("checkpoints/best");
+    let mut sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(best.with_extension("json")).unwrap()).unwrap();
+    let source_tokenizer = sidecar["extra"]["src_tokenizer"].clone();
+    sidecar["extra"]["tgt_tokenizer"] = source_tokenizer;
+    let other = dir.path().join("other");
+    std::fs::write(other.with_extension("json"), serde_json::to_vec(&sidecar).unwrap()).unwrap();
+    std::fs::copy(best.with_extension("safetensors"), other.with_extension("safetensors")).unwrap();
+    let err = train::load_ensemble(&[run.clone(), other.with_extension("json")], Device::Cpu)
+        .err()
+        .expect("other vocabularies");
+    assert!(err.to_string().contains("different vocabularies"), "{err}");
     // Resume: the run extended to 3 epochs continues from epoch 2.
     let config_path = run.join("config.toml");
     let text = std::fs::read_to_string(&config_path).unwrap().replace("epochs = 2", "epochs = 3");
@@ -491,4 +566,30 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     std::fs::write(dir.path().join("foreign.safetensors"), b"").unwrap();
     let err = train::load(&foreign, Device::Cpu).err().expect("another app's checkpoint");
     assert!(format!("{err:#}").contains("char-rnn"), "{err:#}");
+}
+
+#[test]
+fn the_lexicon_maps_one_word_entries_to_their_first_plain_translation() {
+    let pair_of = |de: &str, en: &str| Pair { first: de.into(), second: en.into() };
+    let pairs = [
+        pair_of("Bank", "bank"),
+        pair_of("Bank", "bench"),
+        pair_of("bank", "shaky"),
+        pair_of("etw. verstreuen", "to scatter sth."),
+        pair_of("verstreuen", "to scatter sth."),
+        pair_of("Planungsteam", "planning team"),
+        pair_of("to", "to"),
+    ];
+    let lexicon = Lexicon::new(&pairs, Direction::DeEn);
+    assert_eq!(lexicon.get("Bank"), Some("bank"), "the first translation wins");
+    assert_eq!(lexicon.get("bank"), Some("shaky"), "the spelling as written first");
+    assert_eq!(lexicon.get("BANK"), Some("bank"), "then lowercased");
+    assert_eq!(lexicon.get("verstreuen"), Some("scatter"), "no `to`, no `sth.`");
+    assert_eq!(lexicon.get("Planungsteam"), Some("planning team"));
+    assert_eq!(lexicon.get("to"), Some("to"), "a lone `to` stays");
+    assert_eq!(lexicon.get("Quaxburg"), None);
+    assert_eq!(lexicon.len(), 4, "bank, verstreuen, planungsteam, to: keys lowercased");
+    let reverse = Lexicon::new(&pairs, Direction::EnDe);
+    assert_eq!(reverse.get("bench"), Some("Bank"));
+    assert_eq!(reverse.get("scatter"), None, "a phrase is not a word entry");
 }

@@ -1,8 +1,10 @@
 //! Writing translations: greedy decoding (the most probable token at every step, a whole
 //! batch at once) and beam search (the `beam` most probable partial translations kept at every
-//! step, finished ones ranked by log-probability divided by `length^alpha`).
+//! step, finished ones ranked by log-probability divided by `length^alpha`), with one model or
+//! an ensemble of several that share vocabularies (their next-token probabilities averaged at
+//! every step, as Sutskever et al., 2014, and Luong et al., 2015, decode).
 
-use crate::model::{Encoded, Seq2Seq};
+use crate::model::{DecoderState, Encoded, Seq2Seq};
 use crate::tokenize::{BOS, EOS};
 use tch::{Kind, Tensor};
 
@@ -28,13 +30,49 @@ fn normalised(log_prob: f64, length: usize, alpha: f64) -> f64 {
     log_prob / (length.max(1) as f64).powf(alpha)
 }
 
+/// One decoding step of every model from the same previous tokens: the log of the models'
+/// mean next-token probabilities `[rows, vocab]`, their mean attention `[rows, src_len]`,
+/// and each model's next state.
+fn step_all(
+    models: &[&Seq2Seq],
+    encoded: &[Encoded],
+    prev: &Tensor,
+    states: &[DecoderState],
+) -> (Tensor, Tensor, Vec<DecoderState>) {
+    let (mut log_probs, mut attention, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for ((model, encoded), state) in models.iter().zip(encoded).zip(states) {
+        let step = model.step(encoded, prev, state, false);
+        log_probs.push(step.logits.log_softmax(-1, Kind::Float));
+        attention.push(step.attention);
+        next.push(step.state);
+    }
+    if models.len() == 1 {
+        return (log_probs.swap_remove(0), attention.swap_remove(0), next);
+    }
+    let n = models.len() as f64;
+    let mean_log_prob = Tensor::stack(&log_probs, 0).logsumexp(0, false) - n.ln();
+    let mean_attention = Tensor::stack(&attention, 0).mean_dim(0, false, Kind::Float);
+    (mean_log_prob, mean_attention, next)
+}
+
 /// Greedy decoding of a whole batch; each row stops at EOS or after `max_len` tokens.
 /// Returns, per row, the tokens (EOS not included) and the per-step attention.
 pub fn greedy(model: &Seq2Seq, encoded: &Encoded, max_len: usize) -> Vec<Hypothesis> {
+    greedy_ensemble(&[model], std::slice::from_ref(encoded), max_len)
+}
+
+/// [`greedy`] with several models, `encoded[i]` being `models[i]`'s reading of the batch.
+pub fn greedy_ensemble(
+    models: &[&Seq2Seq],
+    encoded: &[Encoded],
+    max_len: usize,
+) -> Vec<Hypothesis> {
+    assert!(!models.is_empty() && models.len() == encoded.len(), "one encoding per model");
     let _guard = tch::no_grad_guard();
-    let batch = encoded.summary.size()[0];
-    let device = encoded.summary.device();
-    let mut state = model.initial_state(encoded);
+    let batch = encoded[0].summary.size()[0];
+    let device = encoded[0].summary.device();
+    let mut states: Vec<DecoderState> =
+        models.iter().zip(encoded).map(|(m, e)| m.initial_state(e)).collect();
     let mut prev = Tensor::full([batch], BOS, (Kind::Int64, device));
     let mut out: Vec<Hypothesis> = (0..batch)
         .map(|_| Hypothesis {
@@ -46,13 +84,12 @@ pub fn greedy(model: &Seq2Seq, encoded: &Encoded, max_len: usize) -> Vec<Hypothe
         .collect();
     let mut done = vec![false; batch as usize];
     for _ in 0..max_len {
-        let step = model.step(encoded, &prev, &state, false);
-        let log_probs = step.logits.log_softmax(-1, Kind::Float);
+        let (log_probs, attention, next) = step_all(models, encoded, &prev, &states);
         let (best, ids) = log_probs.max_dim(-1, false);
         let ids_v: Vec<i64> = Vec::<i64>::try_from(&ids).expect("token ids");
         let best_v: Vec<f64> = Vec::<f64>::try_from(&best.to_kind(Kind::Double)).expect("scores");
-        let src_len = step.attention.size()[1] as usize;
-        let attention = rows_of(&step.attention);
+        let src_len = attention.size()[1] as usize;
+        let attention = rows_of(&attention);
         for (row, hyp) in out.iter_mut().enumerate() {
             if done[row] {
                 continue;
@@ -69,7 +106,7 @@ pub fn greedy(model: &Seq2Seq, encoded: &Encoded, max_len: usize) -> Vec<Hypothe
             break;
         }
         prev = ids;
-        state = step.state;
+        states = next;
     }
     for hyp in &mut out {
         hyp.score = normalised(hyp.log_prob, hyp.attention.len(), 1.0);
@@ -86,19 +123,39 @@ pub fn beam_search(
     max_len: usize,
     alpha: f64,
 ) -> Vec<Hypothesis> {
+    beam_search_ensemble(&[model], std::slice::from_ref(encoded), beam, max_len, alpha)
+}
+
+/// [`beam_search`] with several models, `encoded[i]` being `models[i]`'s reading of the
+/// sentence.
+pub fn beam_search_ensemble(
+    models: &[&Seq2Seq],
+    encoded: &[Encoded],
+    beam: usize,
+    max_len: usize,
+    alpha: f64,
+) -> Vec<Hypothesis> {
     assert!(beam >= 1, "a beam holds at least one hypothesis");
+    assert!(!models.is_empty() && models.len() == encoded.len(), "one encoding per model");
     let _guard = tch::no_grad_guard();
-    let device = encoded.summary.device();
-    // Live hypotheses: tokens, log-probability, attention rows; row i of `state` is hypothesis i.
+    let device = encoded[0].summary.device();
+    let rows_for = |live: i64| -> Vec<Encoded> {
+        let first = Tensor::zeros([live], (Kind::Int64, device));
+        encoded.iter().map(|e| e.index_select(&first)).collect()
+    };
+    // Live hypotheses: tokens, log-probability, attention rows; row i of each model's state is
+    // hypothesis i.
     let mut live: Vec<(Vec<i64>, f64, Vec<Vec<f32>>)> = vec![(Vec::new(), 0.0, Vec::new())];
     let mut finished: Vec<Hypothesis> = Vec::new();
-    let mut rows = encoded.index_select(&Tensor::zeros([1], (Kind::Int64, device)));
-    let mut state = model.initial_state(&rows);
+    let mut rows = rows_for(1);
+    let mut states: Vec<DecoderState> =
+        models.iter().zip(&rows).map(|(m, e)| m.initial_state(e)).collect();
     for t in 0..max_len {
         let prev: Vec<i64> =
             live.iter().map(|(tokens, ..)| tokens.last().copied().unwrap_or(BOS)).collect();
-        let step = model.step(&rows, &Tensor::from_slice(&prev).to(device), &state, false);
-        let log_probs = step.logits.log_softmax(-1, Kind::Float).to_kind(Kind::Double);
+        let prev = Tensor::from_slice(&prev).to(device);
+        let (log_probs, attention, next_states) = step_all(models, &rows, &prev, &states);
+        let log_probs = log_probs.to_kind(Kind::Double);
         let vocab = log_probs.size()[1];
         // Every live hypothesis extended by every token; the best `beam` of them survive.
         let base = Tensor::from_slice(&live.iter().map(|(_, lp, _)| *lp).collect::<Vec<f64>>())
@@ -109,8 +166,8 @@ pub fn beam_search(
         let (scores, flat) = total.topk(k, -1, true, true);
         let scores: Vec<f64> = Vec::<f64>::try_from(&scores).expect("scores");
         let flat: Vec<i64> = Vec::<i64>::try_from(&flat).expect("indices");
-        let src_len = step.attention.size()[1] as usize;
-        let attention = rows_of(&step.attention);
+        let src_len = attention.size()[1] as usize;
+        let attention = rows_of(&attention);
         let mut next = Vec::new();
         let mut keep = Vec::new();
         for (score, index) in scores.into_iter().zip(flat) {
@@ -150,8 +207,11 @@ pub fn beam_search(
             break;
         }
         let keep = Tensor::from_slice(&keep).to(device);
-        state = crate::model::DecoderState { rnn: step.state.rnn.index_select(&keep) };
-        rows = encoded.index_select(&Tensor::zeros([keep.size()[0]], (Kind::Int64, device)));
+        states = next_states
+            .into_iter()
+            .map(|s| DecoderState { rnn: s.rnn.index_select(&keep) })
+            .collect();
+        rows = rows_for(keep.size()[0]);
         live = next;
     }
     finished.sort_by(|a, b| b.score.total_cmp(&a.score));

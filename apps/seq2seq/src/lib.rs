@@ -14,6 +14,7 @@ pub mod beam;
 pub mod bench;
 pub mod bleu;
 pub mod data;
+pub mod lexicon;
 pub mod model;
 pub mod tokenize;
 pub mod train;

@@ -8,6 +8,7 @@ use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
 use seq2seq::bench;
 use seq2seq::data::{self, Direction, Example};
+use seq2seq::lexicon::Lexicon;
 use seq2seq::model::AttentionKind;
 use seq2seq::tokenize::TokenizerKind;
 use seq2seq::train::{self, Decoding, RunOptions, TrainConfig, Translator};
@@ -30,13 +31,16 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Translate sentences given as arguments, or one per line on stdin.
     Translate {
-        /// Checkpoint file, or run directory (its best checkpoint).
-        #[arg(long)]
-        checkpoint: PathBuf,
+        /// Checkpoint file, or run directory (its best checkpoint); repeat it to decode with an
+        /// ensemble of models that share vocabularies.
+        #[arg(long, required = true, value_name = "PATH")]
+        checkpoint: Vec<PathBuf>,
         /// Sentences to translate; none: read lines from stdin.
         sentences: Vec<String>,
         #[command(flatten)]
         decoding: DecodingArgs,
+        #[command(flatten)]
+        unknown: UnknownWordArgs,
         /// Write the attention of the (first) sentence as a heatmap to this PNG.
         #[arg(long, value_name = "FILE.png")]
         attention_png: Option<PathBuf>,
@@ -46,9 +50,10 @@ enum Command {
     },
     /// Corpus BLEU (greedy and beam) and loss on the test split, or on any pair file.
     Eval {
-        /// Checkpoint file, or run directory (its best checkpoint).
-        #[arg(long)]
-        checkpoint: PathBuf,
+        /// Checkpoint file, or run directory (its best checkpoint); repeat it to decode with an
+        /// ensemble of models that share vocabularies.
+        #[arg(long, required = true, value_name = "PATH")]
+        checkpoint: Vec<PathBuf>,
         /// `English<TAB>German` file to score, whole; default: the run's test split.
         #[arg(long, value_name = "FILE.tsv")]
         pairs: Option<PathBuf>,
@@ -64,6 +69,8 @@ enum Command {
         /// Examples to print.
         #[arg(long, default_value_t = 5)]
         examples: usize,
+        #[command(flatten)]
+        unknown: UnknownWordArgs,
         /// Device: auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "auto")]
         device: DeviceSpec,
@@ -116,6 +123,36 @@ impl DecodingArgs {
             bail!("--alpha must be a non-negative number, got {}", self.alpha);
         }
         Ok(Decoding { beam: if self.greedy { 0 } else { self.beam }, alpha: self.alpha })
+    }
+}
+
+#[derive(clap::Args)]
+struct UnknownWordArgs {
+    /// Word-level models: write an output `[UNK]` as the Ding dictionary's translation of the
+    /// source word it looked at (false: copy that word if it is unknown too, else drop it).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(value_name = "BOOL")]
+    unk_dictionary: bool,
+    /// The dictionary file (`German :: English` lines) [default: fetched into the data cache].
+    #[arg(long, value_name = "FILE")]
+    dictionary_file: Option<PathBuf>,
+}
+
+impl UnknownWordArgs {
+    /// Gives `translator` the dictionary's word translations, if it writes words and they
+    /// are wanted.
+    fn apply(&self, translator: &mut Translator) -> Result<()> {
+        if !(self.unk_dictionary && translator.writes_words()) {
+            return Ok(());
+        }
+        let pairs = data::read_dictionary(self.dictionary_file.as_ref()).context(
+            "the dictionary for unknown words is missing (pass --unk-dictionary false to copy \
+             them instead)",
+        )?;
+        let lexicon = Lexicon::new(&pairs, translator.info.direction);
+        tracing::info!("unknown words: {} dictionary words with a translation", lexicon.len());
+        translator.lexicon = Some(lexicon);
+        Ok(())
     }
 }
 
@@ -291,10 +328,11 @@ fn run(cli: Cli) -> Result<()> {
             let options = common.options()?;
             train::train(config, &options)?;
         }
-        Command::Translate { checkpoint, sentences, decoding, attention_png, device } => {
+        Command::Translate { checkpoint, sentences, decoding, unknown, attention_png, device } => {
             dl_core::cli::init(true);
             let decoding = decoding.decoding()?;
-            let translator = train::load(&checkpoint, device.resolve()?)?;
+            let mut translator = train::load_ensemble(&checkpoint, device.resolve()?)?;
+            unknown.apply(&mut translator)?;
             if !sentences.is_empty() {
                 let translations = translator.translate(&sentences, decoding);
                 for (s, t) in sentences.iter().zip(&translations) {
@@ -311,17 +349,17 @@ fn run(cli: Cli) -> Result<()> {
             }
             translate_stdin(&translator, decoding)?;
         }
-        Command::Eval { checkpoint, pairs, split, beam, alpha, examples, device } => {
+        Command::Eval { checkpoint, pairs, split, beam, alpha, examples, unknown, device } => {
             dl_core::cli::init(false);
             anyhow::ensure!(beam >= 1, "--beam must be at least 1");
-            let translator = train::load(&checkpoint, device.resolve()?)?;
+            let mut translator = train::load_ensemble(&checkpoint, device.resolve()?)?;
+            unknown.apply(&mut translator)?;
             let (name, set) = eval_set(&translator, pairs.as_ref(), &split)?;
-            println!(
-                "{name}: {} pairs, {}, epoch {}",
-                set.len(),
-                translator.info.direction,
-                translator.epoch
-            );
+            let models = match translator.partners.len() {
+                0 => format!("epoch {}", translator.epoch),
+                n => format!("an ensemble of {} models", n + 1),
+            };
+            println!("{name}: {} pairs, {}, {models}", set.len(), translator.info.direction);
             for (label, decoding) in
                 [("greedy", Decoding::GREEDY), ("beam", Decoding { beam, alpha })]
             {

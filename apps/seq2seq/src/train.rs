@@ -5,6 +5,7 @@
 use crate::beam::{self, Hypothesis};
 use crate::bleu::{self, Bleu};
 use crate::data::{self, Corpus, Direction, Example, Tokenized};
+use crate::lexicon::Lexicon;
 use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
 use crate::tokenize::{TokenizerKind, Vocab, EOS, PAD, UNK};
 use crate::APP;
@@ -20,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use tch::{nn::VarStore, Device, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// How the learning rate moves over the run's steps.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -246,6 +247,11 @@ pub struct Translator {
     pub config: TrainConfig,
     /// Epochs it was trained for.
     pub epoch: u64,
+    /// Translations of unknown source words, for word-level output (see [`output_text`]).
+    pub lexicon: Option<Lexicon>,
+    /// Further models with the same vocabularies that decode together with `model` (an
+    /// ensemble; see [`load_ensemble`]).
+    pub partners: Vec<(VarStore, Seq2Seq)>,
 }
 
 /// Loads a checkpoint (file or run directory) of this app onto `device`.
@@ -264,7 +270,35 @@ pub fn load(path: &Path, device: Device) -> Result<Translator> {
     let mut vs = VarStore::new(device);
     let model = Seq2Seq::new(&vs.root(), spec);
     checkpoint::load(&path, APP, &mut vs, None)?;
-    Ok(Translator { vs, model, src, tgt, info, config, epoch: sidecar.epoch })
+    let epoch = sidecar.epoch;
+    Ok(Translator { vs, model, src, tgt, info, config, epoch, lexicon: None, partners: Vec::new() })
+}
+
+/// Loads checkpoints to decode as one ensemble: the first is the [`Translator`], the others
+/// its partners, which must have been trained with the same tokenizers and direction (models
+/// trained alike with other seeds, or another run's checkpoints).
+pub fn load_ensemble(paths: &[PathBuf], device: Device) -> Result<Translator> {
+    let Some((first, others)) = paths.split_first() else {
+        bail!("an ensemble needs at least one checkpoint");
+    };
+    let mut translator = load(first, device)?;
+    for path in others {
+        let other = load(path, device)?;
+        let (a, b) = (&translator.info, &other.info);
+        if a.src_tokenizer != b.src_tokenizer
+            || a.tgt_tokenizer != b.tgt_tokenizer
+            || a.direction != b.direction
+        {
+            bail!(
+                "{} and {} have different vocabularies or directions: an ensemble's models \
+                 must share them",
+                first.display(),
+                path.display()
+            );
+        }
+        translator.partners.push((other.vs, other.model));
+    }
+    Ok(translator)
 }
 
 /// How to decode.
@@ -301,7 +335,19 @@ impl Translator {
         sentences: &[S],
         decoding: Decoding,
     ) -> Vec<Translation> {
-        translate(&self.model, &self.src, &self.tgt, sentences, decoding, self.vs.device())
+        let lexicon = self.lexicon.as_ref();
+        let models = self.models();
+        translate(&models, &self.src, &self.tgt, lexicon, sentences, decoding, self.vs.device())
+    }
+
+    /// The models that decode: `model` and its partners.
+    pub fn models(&self) -> Vec<&Seq2Seq> {
+        std::iter::once(&self.model).chain(self.partners.iter().map(|(_, m)| m)).collect()
+    }
+
+    /// Whether the output is whole words, whose `[UNK]`s a [`Lexicon`] can translate.
+    pub fn writes_words(&self) -> bool {
+        self.tgt.is_word_level()
     }
 }
 
@@ -310,11 +356,13 @@ pub fn max_output_len(len: usize) -> usize {
     2 * len + 10
 }
 
-/// Translates `sentences` with `model`.
+/// Translates `sentences` with `models` (one, or an ensemble); `lexicon` translates unknown
+/// words (see [`output_text`]).
 pub fn translate<S: AsRef<str>>(
-    model: &Seq2Seq,
+    models: &[&Seq2Seq],
     src: &Vocab,
     tgt: &Vocab,
+    lexicon: Option<&Lexicon>,
     sentences: &[S],
     decoding: Decoding,
     device: Device,
@@ -338,13 +386,14 @@ pub fn translate<S: AsRef<str>>(
             chunk.iter().map(|s| Tokenized { source: s.clone(), target: vec![PAD] }).collect();
         let refs: Vec<&Tokenized> = examples.iter().collect();
         let batch = data::batch(&refs, device);
-        let memory = model.encode(&batch.src, &batch.src_lengths, false);
+        let memory: Vec<_> =
+            models.iter().map(|m| m.encode(&batch.src, &batch.src_lengths, false)).collect();
         let longest = chunk.iter().map(Vec::len).max().unwrap_or(1);
         let hypotheses = if decoding.beam == 0 {
-            beam::greedy(model, &memory, max_output_len(longest))
+            beam::greedy_ensemble(models, &memory, max_output_len(longest))
         } else {
-            let mut beams = beam::beam_search(
-                model,
+            let mut beams = beam::beam_search_ensemble(
+                models,
                 &memory,
                 decoding.beam,
                 max_output_len(longest),
@@ -356,7 +405,7 @@ pub fn translate<S: AsRef<str>>(
             out.push(Translation {
                 source_tokens: src.tokens(ids),
                 target_tokens: tgt.tokens(&hypothesis.tokens),
-                text: output_text(tgt, &hypothesis, ids, text),
+                text: output_text(tgt, lexicon, &hypothesis, ids, text),
                 hypothesis,
             });
         }
@@ -365,11 +414,14 @@ pub fn translate<S: AsRef<str>>(
 }
 
 /// The text of a translation. Word-level output has no pieces to spell a rare word with, so
-/// each `[UNK]` it writes is replaced by the source word the attention weighed most at that
-/// step when that word is unknown too (a name, a number, a rare compound: copied as written,
-/// Luong et al., 2015), and left out otherwise.
+/// each `[UNK]` it writes is replaced using the source word the attention weighed most at
+/// that step (Luong et al., 2015): by that word's translation in `lexicon` if it has one,
+/// else, when the source word is unknown too (a name, a number, a rare compound), by the
+/// word itself as written. An `[UNK]` that looked at a known word without a translation is
+/// left out.
 pub fn output_text(
     tgt: &Vocab,
+    lexicon: Option<&Lexicon>,
     hypothesis: &Hypothesis,
     source_ids: &[i64],
     source_text: &[String],
@@ -392,8 +444,11 @@ pub fn output_text(
             .filter(|(_, &w)| w > 0.0)
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(j, _)| j);
-        if let Some(j) = looked_at.filter(|&j| source_ids.get(j) == Some(&UNK)) {
-            words.push(source_text[j].clone());
+        let Some(j) = looked_at else { continue };
+        match lexicon.and_then(|l| l.get(&source_text[j])) {
+            Some(translation) => words.extend(translation.split_whitespace().map(String::from)),
+            None if source_ids.get(j) == Some(&UNK) => words.push(source_text[j].clone()),
+            None => {}
         }
     }
     crate::tokenize::join_words(&words)
@@ -409,16 +464,25 @@ pub struct Evaluation {
     pub bleu: Bleu,
 }
 
-/// Teacher-forced loss per target token over `data`.
-pub fn loss_on(model: &Seq2Seq, data: &[Tokenized], batch_size: usize, device: Device) -> f64 {
+/// Teacher-forced loss per target token over `data`, of `models`' mean next-token
+/// probabilities (one model, or an ensemble).
+pub fn loss_on(models: &[&Seq2Seq], data: &[Tokenized], batch_size: usize, device: Device) -> f64 {
     let _guard = tch::no_grad_guard();
     let (mut total, mut tokens) = (0.0, 0i64);
     for chunk in data.chunks(batch_size) {
         let refs: Vec<&Tokenized> = chunk.iter().collect();
         let b = data::batch(&refs, device);
-        let encoded = model.encode(&b.src, &b.src_lengths, false);
-        let (logits, _) = model.decode_teacher(&encoded, &b.tgt_in, false);
-        total += token_loss(&logits, &b.tgt_out, 0.0, tch::Reduction::Sum).double_value(&[]);
+        let log_probs: Vec<Tensor> = models
+            .iter()
+            .map(|model| {
+                let encoded = model.encode(&b.src, &b.src_lengths, false);
+                model.decode_teacher(&encoded, &b.tgt_in, false).0.log_softmax(-1, Kind::Float)
+            })
+            .collect();
+        // Log-probabilities are logits already normalised: the loss reads them as they are.
+        let n = models.len() as f64;
+        let mean = Tensor::stack(&log_probs, 0).logsumexp(0, false) - n.ln();
+        total += token_loss(&mean, &b.tgt_out, 0.0, tch::Reduction::Sum).double_value(&[]);
         tokens += b.tokens;
     }
     total / tokens.max(1) as f64
@@ -426,15 +490,16 @@ pub fn loss_on(model: &Seq2Seq, data: &[Tokenized], batch_size: usize, device: D
 
 /// BLEU of `model`'s translations of `examples` against their targets.
 pub fn bleu_on(
-    model: &Seq2Seq,
+    models: &[&Seq2Seq],
     src: &Vocab,
     tgt: &Vocab,
+    lexicon: Option<&Lexicon>,
     examples: &[Example],
     decoding: Decoding,
     device: Device,
 ) -> (Bleu, Vec<Translation>) {
     let sources: Vec<&str> = examples.iter().map(|e| e.source.as_str()).collect();
-    let translations = translate(model, src, tgt, &sources, decoding, device);
+    let translations = translate(models, src, tgt, lexicon, &sources, decoding, device);
     let hypotheses: Vec<&str> = translations.iter().map(|t| t.text.as_str()).collect();
     let references: Vec<&str> = examples.iter().map(|e| e.target.as_str()).collect();
     (bleu::corpus_bleu(&hypotheses, &references, true), translations)
@@ -727,9 +792,17 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             );
         }
         epoch += 1;
-        let valid_loss = loss_on(&model, &data.valid, 64, device);
-        let (bleu, translations) =
-            bleu_on(&model, &data.src, &data.tgt, &data.corpus.valid, Decoding::GREEDY, device);
+        let valid_loss = loss_on(&[&model], &data.valid, 64, device);
+        // The model alone chooses the best checkpoint: no dictionary for unknown words.
+        let (bleu, translations) = bleu_on(
+            &[&model],
+            &data.src,
+            &data.tgt,
+            None,
+            &data.corpus.valid,
+            Decoding::GREEDY,
+            device,
+        );
         run.log(
             step,
             &[("valid_loss", valid_loss), ("valid_bleu", bleu.score), ("epoch", epoch as f64)],
@@ -774,8 +847,9 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
 pub fn evaluate(translator: &Translator, examples: &[Example], decoding: Decoding) -> Evaluation {
     let device = translator.vs.device();
     let (encoded, _) = data::encode_all(examples, &translator.src, &translator.tgt, usize::MAX);
-    let loss = loss_on(&translator.model, &encoded, 64, device);
-    let (bleu, _) =
-        bleu_on(&translator.model, &translator.src, &translator.tgt, examples, decoding, device);
+    let models = translator.models();
+    let loss = loss_on(&models, &encoded, 64, device);
+    let (src, tgt, lexicon) = (&translator.src, &translator.tgt, translator.lexicon.as_ref());
+    let (bleu, _) = bleu_on(&models, src, tgt, lexicon, examples, decoding, device);
     Evaluation { loss, bleu }
 }
