@@ -43,6 +43,16 @@ impl RunArgs {
     }
 }
 
+/// An app's `main`: parses the command line into `C` (clap prints usage errors and exits with
+/// status 2 itself) and runs it; a failure is printed as one line, `error: ` and the error's
+/// chain of causes, and exits with status 1.
+pub fn main<C: clap::Parser, E: std::fmt::Display>(run: impl FnOnce(C) -> Result<(), E>) {
+    if let Err(e) = run(C::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 /// What every binary of the workspace does first: restores the default SIGPIPE behaviour (so
 /// `app ... | head` ends quietly instead of panicking on a closed pipe) and sets up `tracing`
 /// output on stderr (`RUST_LOG` overrides the level; `quiet` means warnings only). Safe to call

@@ -164,10 +164,7 @@ fn parse_activation(s: &str) -> Result<Activation, String> {
 
 fn main() {
     dl_core::cli::init(false);
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    dl_core::cli::main(run);
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -207,11 +207,7 @@ impl ScheduleArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    dl_core::cli::main(run);
 }
 
 fn run(cli: Cli) -> Result<()> {

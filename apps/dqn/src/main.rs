@@ -206,13 +206,10 @@ struct Overrides<'a> {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    let quiet = matches!(&cli.command, Command::Train(a) if a.run.quiet);
-    dl_core::cli::init(quiet);
-    if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    dl_core::cli::main(|cli: Cli| {
+        dl_core::cli::init(matches!(&cli.command, Command::Train(a) if a.run.quiet));
+        run(cli)
+    });
 }
 
 /// Resolves the training configuration: the environment's defaults, the TOML file, the flags.

@@ -306,11 +306,7 @@ struct Overrides<'a> {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    dl_core::cli::main(run);
 }
 
 fn print_translation(source: &str, t: &train::Translation) {
