@@ -33,7 +33,8 @@ impl Run {
             Some(dir) => {
                 if dir.join("metrics.jsonl").exists() || dir.join("config.toml").exists() {
                     return Err(Error::Config(format!(
-                        "{} already holds a run: continue it with --resume {0} or choose another --out",
+                        "{} already holds a run: write to another directory, or continue it with \
+                         --resume {0} where the command offers it",
                         dir.display()
                     )));
                 }
