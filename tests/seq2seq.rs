@@ -125,6 +125,11 @@ fn tied_embeddings_are_one_matrix_for_reading_and_writing() {
     }
 }
 
+/// A dictionary pair, German first.
+fn ding(de: &str, en: &str) -> Pair {
+    Pair { first: de.into(), second: en.into() }
+}
+
 fn examples() -> Vec<Tokenized> {
     vec![
         Tokenized { source: vec![5, 6, 7, 8, 9], target: vec![10, 11, 12] },
@@ -373,8 +378,7 @@ fn an_unknown_output_word_translates_or_copies_the_unknown_source_word_it_looked
     assert_eq!(train::output_text(&tgt, None, &hypothesis, &ids, &text), "i see Quaxburg.");
     // With a dictionary, the word looked at is translated, known or not; an unknown word the
     // dictionary lacks is still copied, a known one still left out.
-    let entry = |de: &str, en: &str| Pair { first: de.into(), second: en.into() };
-    let dictionary = [entry("Quaxburg", "Quax Castle"), entry("sehe", "look")];
+    let dictionary = [ding("Quaxburg", "Quax Castle"), ding("sehe", "look")];
     let text_with = |entries: &[Pair]| {
         let lexicon = Lexicon::new(entries, Direction::DeEn);
         train::output_text(&tgt, Some(&lexicon), &hypothesis, &ids, &text)
@@ -424,13 +428,12 @@ fn the_dictionary_never_brings_held_out_sentences() {
         test: vec![ex("Guten Morgen.", "Good morning.")],
         dictionary_pairs: 0,
     };
-    let pair = |de: &str, en: &str| Pair { first: de.into(), second: en.into() };
     let dictionary = [
-        pair("Haus", "house"),
-        pair("er war ein opfer der  umstände.", "He was a victim of circumstances."),
-        pair("Guten Tag", "Good morning."),
-        pair("das haus.", "the house."),
-        pair("Haus", "house"),
+        ding("Haus", "house"),
+        ding("er war ein opfer der  umstände.", "He was a victim of circumstances."),
+        ding("Guten Tag", "Good morning."),
+        ding("das haus.", "the house."),
+        ding("Haus", "house"),
     ];
     let added = data::add_dictionary(&mut corpus, &dictionary, Direction::DeEn);
     assert_eq!(added, 1, "only Haus → house is new and held-out-free");
@@ -570,15 +573,14 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
 
 #[test]
 fn the_lexicon_maps_one_word_entries_to_their_first_plain_translation() {
-    let pair_of = |de: &str, en: &str| Pair { first: de.into(), second: en.into() };
     let pairs = [
-        pair_of("Bank", "bank"),
-        pair_of("Bank", "bench"),
-        pair_of("bank", "shaky"),
-        pair_of("etw. verstreuen", "to scatter sth."),
-        pair_of("verstreuen", "to scatter sth."),
-        pair_of("Planungsteam", "planning team"),
-        pair_of("to", "to"),
+        ding("Bank", "bank"),
+        ding("Bank", "bench"),
+        ding("bank", "shaky"),
+        ding("etw. verstreuen", "to scatter sth."),
+        ding("verstreuen", "to scatter sth."),
+        ding("Planungsteam", "planning team"),
+        ding("to", "to"),
     ];
     let lexicon = Lexicon::new(&pairs, Direction::DeEn);
     assert_eq!(lexicon.get("Bank"), Some("bank"), "the first translation wins");
