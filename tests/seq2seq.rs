@@ -540,6 +540,20 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
         .err()
         .expect("other vocabularies");
     assert!(err.to_string().contains("different vocabularies"), "{err}");
+    // A run stopped by its time budget inside the first epoch goes on from the next batch:
+    // resumed, it ends with as many steps as the run that was never stopped.
+    let last_step = |run: &std::path::Path| {
+        let sidecar = std::fs::read(run.join("checkpoints/last.json")).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&sidecar).unwrap()["step"].as_u64().unwrap()
+    };
+    let cut = dir.path().join("cut");
+    let budget = RunOptions { max_minutes: Some(1e-9), ..options(&cut) };
+    let summary = train::train(config.clone(), &budget).unwrap();
+    assert!(summary.stopped_early && summary.epochs == 0, "{summary:?}");
+    assert_eq!(last_step(&cut), 1);
+    let resumed = RunOptions { out: None, resume: Some(cut.clone()), ..options(&cut) };
+    assert_eq!(train::train(TrainConfig::default(), &resumed).unwrap().epochs, 2);
+    assert_eq!(last_step(&cut), last_step(&run));
     // Resume: the run extended to 3 epochs continues from epoch 2.
     let config_path = run.join("config.toml");
     let text = std::fs::read_to_string(&config_path).unwrap().replace("epochs = 2", "epochs = 3");

@@ -286,12 +286,12 @@ pub fn epoch_batches(
                 let mut batch: Vec<usize> = Vec::new();
                 let mut batch_width = 0;
                 for i in pool {
-                    let w = batch_width.max(width(i));
-                    if !batch.is_empty() && (batch.len() + 1) * w > n {
+                    let w = width(i);
+                    if !batch.is_empty() && (batch.len() + 1) * batch_width.max(w) > n {
                         batches.push(std::mem::take(&mut batch));
                         batch_width = 0;
                     }
-                    batch_width = batch_width.max(width(i));
+                    batch_width = batch_width.max(w);
                     batch.push(i);
                 }
                 if !batch.is_empty() {

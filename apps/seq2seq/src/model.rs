@@ -188,10 +188,8 @@ impl Seq2Seq {
         let projected = if spec.readout > 0 { spec.readout } else { features };
         // Tied, the matrix also scores tokens: N(0, 1/e) keeps the first logits near zero
         // (PyTorch's N(0, 1) would start them with a spread of about sqrt(e)).
-        let tgt_init = match spec.tie_embeddings {
-            true => tch::nn::Init::Randn { mean: 0.0, stdev: 1.0 / (e as f64).sqrt() },
-            false => tch::nn::Init::Randn { mean: 0.0, stdev: 1.0 },
-        };
+        let stdev = if spec.tie_embeddings { 1.0 / (e as f64).sqrt() } else { 1.0 };
+        let tgt_init = tch::nn::Init::Randn { mean: 0.0, stdev };
         let tgt_embed = tch::nn::embedding(
             vs / "tgt_embed",
             spec.tgt_vocab,

@@ -229,6 +229,10 @@ pub struct ModelInfo {
     pub tgt_tokenizer: String,
     /// Best validation BLEU (greedy) so far.
     pub best_valid_bleu: f64,
+    /// Batches of the current epoch already trained when `--max-minutes` stopped the run
+    /// inside it (0 at an epoch's end); `--resume` goes on from the next one.
+    #[serde(default)]
+    pub batch_in_epoch: usize,
 }
 
 /// A trained model, ready to translate.
@@ -719,6 +723,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         src_tokenizer: data.src.to_json(),
         tgt_tokenizer: data.tgt.to_json(),
         best_valid_bleu: f64::NEG_INFINITY,
+        batch_in_epoch: 0,
     };
     let (mut epoch, mut step) = (0u64, 0u64);
     if let Some(last) = &resume_from {
@@ -751,15 +756,16 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let mut valid_loss_at_best = f64::NAN;
     while epoch < config.epochs && !stopped_early {
         let batches = epoch_batches(&config, epoch);
+        let skip = std::mem::take(&mut info.batch_in_epoch).min(batches.len());
         let mut progress = Progress::new(
             &format!("epoch {}", epoch + 1),
-            batches.len() as u64,
+            (batches.len() - skip) as u64,
             "batches",
             options.quiet,
         );
         let mut window = Mean::default();
-        let mut batches_done = 0;
-        for indices in &batches {
+        let mut batches_done = skip;
+        for indices in &batches[skip..] {
             seed_step(config.seed, step);
             let examples: Vec<&Tokenized> = indices.iter().map(|&i| &data.train[i]).collect();
             let batch = data::batch(&examples, device);
@@ -780,18 +786,24 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
                 window = Mean::default();
             }
             if deadline.expired() {
-                stopped_early = true;
                 break;
             }
         }
         progress.finish();
-        if batches_done < batches.len() {
+        // An epoch cut short is not done: its checkpoint says where to go on from.
+        let progress_in_epoch = if batches_done < batches.len() {
             tracing::info!(
-                "time budget spent in epoch {}: evaluating the partial epoch",
+                "time budget spent after batch {batches_done} of {} in epoch {}: evaluating",
+                batches.len(),
                 epoch + 1
             );
-        }
-        epoch += 1;
+            info.batch_in_epoch = batches_done;
+            batches_done as f64 / batches.len() as f64
+        } else {
+            epoch += 1;
+            0.0
+        };
+        stopped_early = deadline.expired() && epoch < config.epochs;
         let valid_loss = loss_on(&[&model], &data.valid, 64, device);
         // The model alone chooses the best checkpoint: no dictionary for unknown words.
         let (bleu, translations) = bleu_on(
@@ -805,10 +817,18 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         );
         run.log(
             step,
-            &[("valid_loss", valid_loss), ("valid_bleu", bleu.score), ("epoch", epoch as f64)],
+            &[
+                ("valid_loss", valid_loss),
+                ("valid_bleu", bleu.score),
+                ("epoch", epoch as f64 + progress_in_epoch),
+            ],
         )?;
+        let label = match info.batch_in_epoch {
+            0 => format!("epoch {epoch}"),
+            done => format!("epoch {} (stopped after batch {done})", epoch + 1),
+        };
         println!(
-            "epoch {epoch}: valid loss {valid_loss:.3}, BLEU {:.2} (greedy), {:.0} s",
+            "{label}: valid loss {valid_loss:.3}, BLEU {:.2} (greedy), {:.0} s",
             bleu.score,
             run.elapsed()
         );
