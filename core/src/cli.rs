@@ -41,6 +41,24 @@ impl RunArgs {
             quiet: self.quiet,
         })
     }
+
+    /// The app's own training flags (`args`, which flatten these) with this `--seed`, as
+    /// overrides of its configuration for [`crate::config::resolve`].
+    pub fn overrides<'a, A>(&self, args: &'a A) -> Overrides<'a, A> {
+        Overrides { args, seed: self.seed }
+    }
+}
+
+/// A training command's flags as overrides of its configuration: the app's own (whose unset
+/// flags serialise to nothing) and the shared `--seed`.
+#[derive(Debug, serde::Serialize)]
+pub struct Overrides<'a, A> {
+    /// The app's flags.
+    #[serde(flatten)]
+    pub args: &'a A,
+    /// `--seed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// An app's `main`: parses the command line into `C` (clap prints usage errors and exits with

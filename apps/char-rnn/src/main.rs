@@ -179,15 +179,6 @@ struct TrainArgs {
     run: RunArgs,
 }
 
-/// The flags that override the configuration: the app's own and the shared `--seed`.
-#[derive(Serialize)]
-struct Overrides<'a> {
-    #[serde(flatten)]
-    args: &'a TrainArgs,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-}
-
 #[derive(clap::Args, Serialize, Default)]
 struct ScheduleArgs {
     /// cosine (decay to zero at the last step) or constant [default: cosine].
@@ -215,7 +206,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => {
             let common = &args.run;
             dl_core::cli::init(common.quiet);
-            let overrides = Overrides { args: &args, seed: common.seed };
+            let overrides = common.overrides(&args);
             let config: TrainConfig =
                 dl_core::config::resolve(common.config.as_deref(), &overrides)?;
             let options = common.options()?;
@@ -362,7 +353,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Train(args) = cli.command else { panic!("not train") };
-        let overrides = Overrides { args: &args, seed: args.run.seed };
+        let overrides = args.run.overrides(&args);
         let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.cell, CellKind::Gru);
         assert_eq!(config.hidden, 128);

@@ -145,15 +145,6 @@ struct TrainArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// The flags that override the configuration: the app's own and the shared `--seed`.
-#[derive(Serialize)]
-struct Overrides<'a> {
-    #[serde(flatten)]
-    args: &'a TrainArgs,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-}
-
 #[derive(clap::Args, Serialize, Default)]
 struct ScheduleArgs {
     /// step (rate times --gamma each epoch), cosine or constant [default: step].
@@ -185,7 +176,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => {
             let common = &args.run;
             dl_core::cli::init(common.quiet);
-            let overrides = Overrides { args: &args, seed: common.seed };
+            let overrides = common.overrides(&args);
             let config: TrainConfig =
                 dl_core::config::resolve(common.config.as_deref(), &overrides)?;
             let options = RunOptions {
@@ -347,7 +338,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Train(args) = cli.command else { panic!("not train") };
-        let overrides = Overrides { args: &args, seed: args.run.seed };
+        let overrides = args.run.overrides(&args);
         let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.dataset, "fashion-mnist");
         assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.001));

@@ -196,15 +196,6 @@ struct TrainArgs {
     run: RunArgs,
 }
 
-/// The flags that override the configuration, with the shared `--seed`.
-#[derive(Serialize)]
-struct Overrides<'a> {
-    #[serde(flatten)]
-    args: &'a TrainArgs,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-}
-
 fn main() {
     dl_core::cli::main(|cli: Cli| {
         dl_core::cli::init(matches!(&cli.command, Command::Train(a) if a.run.quiet));
@@ -214,7 +205,7 @@ fn main() {
 
 /// Resolves the training configuration: the environment's defaults, the TOML file, the flags.
 fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
-    let overrides = Overrides { args, seed: args.run.seed };
+    let overrides = args.run.overrides(args);
     // The environment picks the defaults, so find it first (flag, else file, else cartpole).
     let probe: TrainConfig = dl_core::config::resolve_from(
         &TrainConfig::classic("cartpole"),

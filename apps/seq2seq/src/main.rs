@@ -296,15 +296,6 @@ impl ScheduleArgs {
     }
 }
 
-/// The flags that override the configuration: the app's own and the shared `--seed`.
-#[derive(Serialize)]
-struct Overrides<'a> {
-    #[serde(flatten)]
-    args: &'a TrainArgs,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-}
-
 fn main() {
     dl_core::cli::main(run);
 }
@@ -318,7 +309,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => {
             let common = &args.run;
             dl_core::cli::init(common.quiet);
-            let overrides = Overrides { args: &args, seed: common.seed };
+            let overrides = common.overrides(&args);
             let config: TrainConfig =
                 dl_core::config::resolve(common.config.as_deref(), &overrides)?;
             let options = common.options()?;
@@ -528,7 +519,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Train(args) = cli.command else { panic!("not train") };
-        let overrides = Overrides { args: &args, seed: args.run.seed };
+        let overrides = args.run.overrides(&args);
         let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.attention, AttentionKind::Luong);
         assert_eq!(config.tokenizer, TokenizerKind::Word);
