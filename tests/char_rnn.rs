@@ -5,10 +5,11 @@
 use char_rnn::data::{self, Part, Split, Streams, Vocab};
 use char_rnn::model::{CharRnn, ModelSpec};
 use char_rnn::sample::{self, SampleOptions};
-use char_rnn::train::{self, LrSchedule, ModelInfo, RunOptions, TrainConfig};
+use char_rnn::train::{self, ModelInfo, RunOptions, TrainConfig};
 use dl_core::checkpoint::{self, Sidecar};
 use dl_core::device::rng_guard;
 use dl_core::nn::CellKind;
+use dl_core::optim::StepSchedule;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -38,7 +39,7 @@ fn small_config(file: PathBuf, steps: u64) -> TrainConfig {
         batch_size: 8,
         steps,
         optimizer: dl_core::optim::OptimizerConfig::adam(1e-2),
-        schedule: LrSchedule::Constant,
+        schedule: StepSchedule::Constant,
         eval_every: 100,
         sample_length: 50,
         log_every: 10,

@@ -502,7 +502,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
         attention_dim: 8,
         epochs: 2,
         batch_size: 16,
-        schedule: train::LrSchedule::Constant,
+        schedule: dl_core::optim::StepSchedule::Constant,
         ..TrainConfig::default()
     };
     let options = |out: &std::path::Path| RunOptions {

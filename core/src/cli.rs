@@ -94,6 +94,29 @@ pub fn init(quiet: bool) {
         .try_init();
 }
 
+/// The flags of a [`crate::optim::StepSchedule`], as overrides of a configuration's
+/// `[schedule]` table (`#[command(flatten)]` them, `#[serde(skip_serializing_if =
+/// "StepScheduleArgs::is_empty")]`). Each app's defaults are in its README and in every run's
+/// `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, clap::Args, serde::Serialize)]
+pub struct StepScheduleArgs {
+    /// cosine (linear warm-up, then decay to zero at the last step) or constant.
+    #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Warm-up steps of the cosine schedule.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup_steps: Option<u64>,
+}
+
+impl StepScheduleArgs {
+    /// Whether no schedule flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.warmup_steps.is_none()
+    }
+}
+
 /// The optimizer flags of a training command, as overrides of its `[optimizer]` table
 /// (`#[command(flatten)]` them, `#[serde(skip_serializing_if = "OptimizerArgs::is_empty")]`).
 /// Each app's defaults are in its README and in every run's `config.toml`.

@@ -6,9 +6,10 @@ use char_rnn::sample::{self, SampleOptions};
 use char_rnn::train::{self, RunOptions, TrainConfig};
 use char_rnn::{bench, data};
 use clap::{Parser, Subcommand};
-use dl_core::cli::{OptimizerArgs, RunArgs};
+use dl_core::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
+use dl_core::optim::StepSchedule;
 use dl_core::plot::Axis;
 use serde::Serialize;
 use std::io::Write;
@@ -160,8 +161,8 @@ struct TrainArgs {
     optimizer: OptimizerArgs,
     /// Learning-rate schedule.
     #[command(flatten)]
-    #[serde(skip_serializing_if = "ScheduleArgs::is_empty")]
-    schedule: ScheduleArgs,
+    #[serde(skip_serializing_if = "StepScheduleArgs::is_empty")]
+    schedule: StepScheduleArgs,
     /// Largest global gradient norm, 0 for no clipping [default: 5].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,24 +178,6 @@ struct TrainArgs {
     #[command(flatten)]
     #[serde(skip)]
     run: RunArgs,
-}
-
-#[derive(clap::Args, Serialize, Default)]
-struct ScheduleArgs {
-    /// cosine (decay to zero at the last step) or constant [default: cosine].
-    #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// Warm-up steps of the cosine schedule [default: 100].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warmup_steps: Option<u64>,
-}
-
-impl ScheduleArgs {
-    fn is_empty(&self) -> bool {
-        self.name.is_none() && self.warmup_steps.is_none()
-    }
 }
 
 fn main() {
@@ -282,7 +265,7 @@ fn run(cli: Cli) -> Result<()> {
                 steps: 100_000,
                 eval_every: 250,
                 optimizer: dl_core::optim::OptimizerConfig::adam(2e-3),
-                schedule: train::LrSchedule::Constant,
+                schedule: StepSchedule::Constant,
                 ..TrainConfig::default()
             };
             let options = RunOptions {
@@ -358,7 +341,7 @@ mod tests {
         assert_eq!(config.cell, CellKind::Gru);
         assert_eq!(config.hidden, 128);
         assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::sgd(0.5));
-        assert_eq!(config.schedule, train::LrSchedule::Constant);
+        assert_eq!(config.schedule, StepSchedule::Constant);
         assert_eq!(config.seed, 7);
         // Flags the user did not give keep the defaults.
         assert_eq!(config.layers, TrainConfig::default().layers);

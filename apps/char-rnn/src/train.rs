@@ -11,27 +11,13 @@ use dl_core::checkpoint::{self, Sidecar};
 use dl_core::device::{seed_all, seed_step};
 use dl_core::metrics::Mean;
 use dl_core::nn::{CellKind, State};
-use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, Schedule};
+use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
 use dl_core::progress::Progress;
 use dl_core::run::{Deadline, Run};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Tensor};
-
-/// How the learning rate moves over the run's steps.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
-pub enum LrSchedule {
-    /// Linear warm-up for `warmup_steps`, then cosine decay to zero at the last step.
-    Cosine {
-        /// Steps of warm-up.
-        #[serde(default)]
-        warmup_steps: u64,
-    },
-    /// The base rate throughout.
-    Constant,
-}
 
 /// Everything that defines a training run (saved as `config.toml` in the run directory). The
 /// defaults are the issue's model, a 2-layer LSTM of 512 over 64-wide embeddings, with the
@@ -67,7 +53,7 @@ pub struct TrainConfig {
     /// The optimizer.
     pub optimizer: OptimizerConfig,
     /// The learning-rate schedule.
-    pub schedule: LrSchedule,
+    pub schedule: StepSchedule,
     /// Largest global gradient norm (0 turns clipping off).
     pub clip: f64,
     /// Seed of every random generator.
@@ -95,7 +81,7 @@ impl Default for TrainConfig {
             batch_size: 32,
             steps: 2160,
             optimizer: OptimizerConfig::adam(6e-3),
-            schedule: LrSchedule::Cosine { warmup_steps: 100 },
+            schedule: StepSchedule::Cosine { warmup_steps: 100 },
             clip: 5.0,
             seed: 1,
             log_every: 10,
@@ -126,27 +112,9 @@ impl TrainConfig {
         if !(self.clip >= 0.0 && self.clip.is_finite()) {
             bail!("clip must be 0 (off) or a positive number, got {}", self.clip);
         }
-        if let LrSchedule::Cosine { warmup_steps } = self.schedule {
-            if warmup_steps > self.steps {
-                bail!(
-                    "the cosine schedule's {warmup_steps} warm-up steps exceed the run's {} steps: \
-                     lower --warmup-steps",
-                    self.steps
-                );
-            }
-        }
         self.optimizer.validate()?;
-        self.lr_schedule().validate()?;
+        self.schedule.over(self.steps)?;
         Ok(())
-    }
-
-    fn lr_schedule(&self) -> Schedule {
-        match self.schedule {
-            LrSchedule::Cosine { warmup_steps } => {
-                Schedule::Cosine { warmup: warmup_steps, total: self.steps, min_factor: 0.0 }
-            }
-            LrSchedule::Constant => Schedule::Constant,
-        }
     }
 }
 
@@ -304,7 +272,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         model.set_forget_bias(config.forget_bias);
     }
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
-    let schedule = config.lr_schedule();
+    let schedule = config.schedule.over(config.steps)?;
     let mut info = ModelInfo { vocab: vocab.clone(), spec, best_valid_bpc: f64::INFINITY };
     let mut step = 0u64;
     if let Some(last) = &resume_from {

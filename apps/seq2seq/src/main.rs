@@ -3,9 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use dl_core::cli::{OptimizerArgs, RunArgs};
+use dl_core::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
+use dl_core::optim::StepSchedule;
 use seq2seq::bench;
 use seq2seq::data::{self, Direction, Example};
 use seq2seq::lexicon::Lexicon;
@@ -267,8 +268,8 @@ struct TrainArgs {
     optimizer: OptimizerArgs,
     /// Learning-rate schedule.
     #[command(flatten)]
-    #[serde(skip_serializing_if = "ScheduleArgs::is_empty")]
-    schedule: ScheduleArgs,
+    #[serde(skip_serializing_if = "StepScheduleArgs::is_empty")]
+    schedule: StepScheduleArgs,
     /// Largest global gradient norm, 0 for no clipping [default: 1].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,24 +277,6 @@ struct TrainArgs {
     #[command(flatten)]
     #[serde(skip)]
     run: RunArgs,
-}
-
-#[derive(clap::Args, Serialize, Default)]
-struct ScheduleArgs {
-    /// cosine (decay to zero at the last step) or constant [default: cosine].
-    #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// Warm-up steps of the cosine schedule [default: 200].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warmup_steps: Option<u64>,
-}
-
-impl ScheduleArgs {
-    fn is_empty(&self) -> bool {
-        self.name.is_none() && self.warmup_steps.is_none()
-    }
 }
 
 fn main() {
@@ -383,7 +366,7 @@ fn run(cli: Cli) -> Result<()> {
                 vocab_size: 2000,
                 epochs: 100,
                 optimizer: dl_core::optim::OptimizerConfig::adam(3e-3),
-                schedule: train::LrSchedule::Constant,
+                schedule: StepSchedule::Constant,
                 ..TrainConfig::default()
             };
             let options = RunOptions {

@@ -14,7 +14,7 @@ use dl_core::checkpoint::{self, Sidecar};
 use dl_core::device::{seed_all, seed_step};
 use dl_core::metrics::Mean;
 use dl_core::nn::CellKind;
-use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, Schedule};
+use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
 use dl_core::progress::Progress;
 use dl_core::run::{Deadline, Run};
 use rand::{Rng, SeedableRng};
@@ -22,20 +22,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
-
-/// How the learning rate moves over the run's steps.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
-pub enum LrSchedule {
-    /// Linear warm-up for `warmup_steps`, then cosine decay to zero at the last step.
-    Cosine {
-        /// Steps of warm-up.
-        #[serde(default)]
-        warmup_steps: u64,
-    },
-    /// The base rate throughout.
-    Constant,
-}
 
 /// Everything that defines a training run (saved as `config.toml` in the run directory).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,7 +82,7 @@ pub struct TrainConfig {
     /// The optimizer.
     pub optimizer: OptimizerConfig,
     /// The learning-rate schedule over all steps.
-    pub schedule: LrSchedule,
+    pub schedule: StepSchedule,
     /// Largest global gradient norm (0 turns clipping off).
     pub clip: f64,
     /// Seed of every random generator.
@@ -134,7 +120,7 @@ impl Default for TrainConfig {
             batch_tokens: 0,
             epochs: 15,
             optimizer: OptimizerConfig::adam(1e-3),
-            schedule: LrSchedule::Cosine { warmup_steps: 200 },
+            schedule: StepSchedule::Cosine { warmup_steps: 200 },
             clip: 1.0,
             seed: 1,
             log_every: 20,
@@ -196,23 +182,6 @@ impl TrainConfig {
         }
         self.optimizer.validate()?;
         Ok(())
-    }
-
-    fn lr_schedule(&self, total_steps: u64) -> Result<Schedule> {
-        let schedule = match self.schedule {
-            LrSchedule::Cosine { warmup_steps } => {
-                if warmup_steps > total_steps {
-                    bail!(
-                        "the cosine schedule's {warmup_steps} warm-up steps exceed the run's \
-                         {total_steps} steps: lower warmup_steps"
-                    );
-                }
-                Schedule::Cosine { warmup: warmup_steps, total: total_steps, min_factor: 0.0 }
-            }
-            LrSchedule::Constant => Schedule::Constant,
-        };
-        schedule.validate()?;
-        Ok(schedule)
     }
 }
 
@@ -694,7 +663,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     // Cut by tokens, epochs differ a little in batches: count them all for the schedule.
     let total_steps: u64 = (0..config.epochs).map(|e| epoch_batches(&config, e).len() as u64).sum();
     let steps_per_epoch = epoch_batches(&config, 0).len();
-    let schedule = config.lr_schedule(total_steps)?;
+    let schedule = config.schedule.over(total_steps)?;
 
     let (config, mut run, resume_from) =
         Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;

@@ -15,7 +15,7 @@ mod schedule;
 
 pub use clip::clip_grad_norm;
 pub use lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, StepSchedule};
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -79,3 +79,56 @@ impl Schedule {
         base * self.factor(step)
     }
 }
+
+/// A schedule over a run's steps as its configuration names it (`[schedule] name = "cosine"`
+/// with `warmup_steps`, or `name = "constant"`), for apps that count their run in steps;
+/// [`StepSchedule::over`] fixes it to a run of known length.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StepSchedule {
+    /// Linear warm-up for `warmup_steps`, then cosine decay to zero at the last step.
+    Cosine {
+        /// Steps of warm-up.
+        #[serde(default)]
+        warmup_steps: u64,
+    },
+    /// The base rate throughout.
+    Constant,
+}
+
+impl StepSchedule {
+    /// The [`Schedule`] of a run of `total_steps` updates; more warm-up than that is an error.
+    pub fn over(self, total_steps: u64) -> Result<Schedule> {
+        let schedule = match self {
+            StepSchedule::Cosine { warmup_steps } if warmup_steps > total_steps => {
+                return Err(Error::Config(format!(
+                    "the cosine schedule's {warmup_steps} warm-up steps exceed the run's \
+                     {total_steps} steps: lower --warmup-steps"
+                )));
+            }
+            StepSchedule::Cosine { warmup_steps } => {
+                Schedule::Cosine { warmup: warmup_steps, total: total_steps, min_factor: 0.0 }
+            }
+            StepSchedule::Constant => Schedule::Constant,
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_schedule_warms_up_then_decays_to_zero_at_the_last_step() {
+        let s = StepSchedule::Cosine { warmup_steps: 4 }.over(104).unwrap();
+        assert_eq!(s.factor(0), 0.25);
+        assert_eq!(s.factor(3), 1.0);
+        assert!((s.factor(54) - 0.5).abs() < 1e-12, "{}", s.factor(54));
+        assert_eq!(s.factor(104), 0.0);
+        assert_eq!(StepSchedule::Constant.over(10).unwrap().factor(9), 1.0);
+        let err = StepSchedule::Cosine { warmup_steps: 11 }.over(10).unwrap_err();
+        assert!(err.to_string().contains("11 warm-up steps exceed the run's 10"), "{err}");
+    }
+}
