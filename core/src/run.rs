@@ -148,6 +148,14 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
+impl RunOptions {
+    /// A new run on `device` in `runs/<app>/<timestamp>`, without a time budget, with progress
+    /// output (override fields with `RunOptions { max_minutes: ..., ..RunOptions::new(device) }`).
+    pub fn new(device: tch::Device) -> Self {
+        RunOptions { device, out: None, resume: None, max_minutes: None, quiet: false }
+    }
+}
+
 /// A wall-clock budget (`--max-minutes`): training checks it and stops cleanly.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Option<Instant>);

@@ -268,13 +268,8 @@ fn run(cli: Cli) -> Result<()> {
                 schedule: StepSchedule::Constant,
                 ..TrainConfig::default()
             };
-            let options = RunOptions {
-                device,
-                out: None,
-                resume: None,
-                max_minutes: Some(seconds / 60.0),
-                quiet: false,
-            };
+            let options =
+                RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
             let summary = train::train(config, &options)?;
             let trained = train::load(&summary.dir, device)?;
             let options = SampleOptions {

@@ -268,13 +268,8 @@ fn run(cli: Cli) -> Result<()> {
             config.exploration_fraction = 0.3;
             config.eval_every = 10_000;
             config.final_eval_episodes = 10;
-            let options = RunOptions {
-                device: DeviceSpec::Auto.resolve()?,
-                out,
-                resume: None,
-                max_minutes: None,
-                quiet: true,
-            };
+            let options =
+                RunOptions { out, quiet: true, ..RunOptions::new(DeviceSpec::Auto.resolve()?) };
             let summary = train::train(config, &options)?;
             println!(
                 "CartPole after {steps} steps: {:.1} ± {:.1} over {} episodes (a random policy scores about 22)",
