@@ -496,6 +496,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
         pairs: Some(pairs.clone()),
         tokenizer: TokenizerKind::Word,
         vocab_size: 100,
+        src_vocab_size: Some(60),
         embedding: 16,
         encoder_hidden: 16,
         decoder_hidden: 24,
@@ -519,6 +520,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
         run.join("tokenizer-src.json").is_file() && run.join("checkpoints/best.json").is_file()
     );
     let translator = train::load(&run, Device::Cpu).unwrap();
+    assert_eq!((translator.src.size(), translator.tgt.size()), (60, 100), "vocabulary sizes");
     let sentences = ["Zahl 3 ist hier", "Unbekanntes Wort"];
     let t = translator.translate(&sentences, train::Decoding::GREEDY);
     assert_eq!(t.len(), 2);
@@ -571,6 +573,12 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("vocab_size"), "{err}");
+    let err = train::train(
+        TrainConfig { src_vocab_size: Some(0), ..config.clone() },
+        &options(&dir.path().join("bad2")),
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("src_vocab_size"), "{err}");
     let err = train::train(
         TrainConfig { tie_embeddings: true, ..config.clone() },
         &options(&dir.path().join("bad3")),

@@ -184,10 +184,15 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     tokenizer: Option<TokenizerKind>,
-    /// Tokens per language [default: 4000].
+    /// Tokens per language (the target's; the source's too unless --src-vocab-size) [default:
+    /// 4000].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     vocab_size: Option<usize>,
+    /// Tokens of the source language, if not --vocab-size [default: --vocab-size].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_vocab_size: Option<usize>,
     /// Lowercase both languages [default: true].
     #[arg(long, value_name = "BOOL")]
     #[serde(skip_serializing_if = "Option::is_none")]

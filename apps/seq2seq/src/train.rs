@@ -7,7 +7,7 @@ use crate::bleu::{self, Bleu};
 use crate::data::{self, Corpus, Direction, Example, Tokenized};
 use crate::lexicon::Lexicon;
 use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
-use crate::tokenize::{TokenizerKind, Vocab, EOS, PAD, UNK};
+use crate::tokenize::{TokenizerKind, Vocab, EOS, PAD, SPECIALS, UNK};
 use crate::APP;
 use anyhow::{bail, Context, Result};
 use dl_core::checkpoint::{self, Sidecar};
@@ -41,6 +41,10 @@ pub struct TrainConfig {
     pub tokenizer: TokenizerKind,
     /// Tokens per language's vocabulary (specials included).
     pub vocab_size: usize,
+    /// The source language's vocabulary size, if not `vocab_size`: a larger one costs only
+    /// embedding rows (the output layer's cost is the target's), and pays where the
+    /// dictionary data teaches the rarer words.
+    pub src_vocab_size: Option<usize>,
     /// Lowercase both languages (BLEU is scored lowercased).
     pub lowercase: bool,
     /// Longest sentence, in tokens, kept for training.
@@ -101,6 +105,7 @@ impl Default for TrainConfig {
             dictionary_ratio: 1.0,
             tokenizer: TokenizerKind::Bpe,
             vocab_size: 4000,
+            src_vocab_size: None,
             lowercase: true,
             max_len: 60,
             cell: CellKind::Gru,
@@ -177,8 +182,12 @@ impl TrainConfig {
         if !(self.clip >= 0.0 && self.clip.is_finite()) {
             bail!("clip must be 0 (off) or a positive number, got {}", self.clip);
         }
-        if self.vocab_size <= crate::tokenize::SPECIALS.len() || self.vocab_size > 1_000_000 {
-            bail!("vocab_size must be in 5..=1000000, got {}", self.vocab_size);
+        for (name, size) in
+            [("vocab_size", Some(self.vocab_size)), ("src_vocab_size", self.src_vocab_size)]
+        {
+            if let Some(size) = size.filter(|&n| n <= SPECIALS.len() || n > 1_000_000) {
+                bail!("{name} must be in 5..=1000000, got {size}");
+            }
         }
         self.optimizer.validate()?;
         Ok(())
@@ -542,10 +551,11 @@ fn prepare(config: &TrainConfig, saved: Option<&ModelInfo>) -> Result<Prepared> 
             let side = |pick: fn(&Example) -> &str| -> Vec<&str> {
                 corpus.train.iter().map(pick).collect()
             };
-            let learn = |sentences: Vec<&str>| {
-                Vocab::train(config.tokenizer, config.vocab_size, config.lowercase, &sentences)
+            let learn = |size: usize, sentences: Vec<&str>| {
+                Vocab::train(config.tokenizer, size, config.lowercase, &sentences)
             };
-            (learn(side(|e| &e.source))?, learn(side(|e| &e.target))?)
+            let src_size = config.src_vocab_size.unwrap_or(config.vocab_size);
+            (learn(src_size, side(|e| &e.source))?, learn(config.vocab_size, side(|e| &e.target))?)
         }
     };
     let n = corpus.train.len() - corpus.dictionary_pairs;
