@@ -494,6 +494,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     std::fs::write(&pairs, lines).unwrap();
     let config = TrainConfig {
         pairs: Some(pairs.clone()),
+        dictionary: false,
         tokenizer: TokenizerKind::Word,
         vocab_size: 100,
         src_vocab_size: Some(60),

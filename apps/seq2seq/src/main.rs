@@ -168,7 +168,8 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<Direction>,
-    /// Add the Ding dictionary's word and phrase pairs to the training data [default: false].
+    /// Add the Ding dictionary's word and phrase pairs to the training data [default: true].
+    /// `--dictionary false` trains on the sentence pairs alone.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dictionary: Option<bool>,
@@ -176,16 +177,16 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dictionary_file: Option<PathBuf>,
-    /// Dictionary pairs per sentence pair in each epoch, drawn afresh [default: 1].
+    /// Dictionary pairs per sentence pair in each epoch, drawn afresh [default: 2].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     dictionary_ratio: Option<f64>,
-    /// char, word, bpe or unigram [default: bpe].
+    /// char, word, bpe or unigram [default: word].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     tokenizer: Option<TokenizerKind>,
     /// Tokens per language (the target's; the source's too unless --src-vocab-size) [default:
-    /// 4000].
+    /// 8000].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     vocab_size: Option<usize>,
@@ -254,16 +255,17 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     word_dropout: Option<f64>,
-    /// Sentence pairs per batch [default: 64].
+    /// Sentence pairs per batch, where --batch-tokens is 0 [default: 64].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch_size: Option<usize>,
     /// Fill batches up to this many padded tokens instead of --batch-size pairs (many short
-    /// dictionary entries, few long sentences); 0 for off [default: 0].
+    /// dictionary entries, few long sentences); 0 for batches of --batch-size pairs
+    /// [default: 1024].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch_tokens: Option<usize>,
-    /// Passes over the training data [default: 15].
+    /// Passes over the training data [default: 10].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     epochs: Option<u64>,
@@ -368,7 +370,10 @@ fn run(cli: Cli) -> Result<()> {
                 encoder_hidden: 128,
                 decoder_hidden: 256,
                 attention_dim: 128,
+                dictionary: false,
+                tokenizer: TokenizerKind::Bpe,
                 vocab_size: 2000,
+                batch_tokens: 0,
                 epochs: 100,
                 optimizer: dl_core::optim::OptimizerConfig::adam(3e-3),
                 schedule: StepSchedule::Constant,
@@ -491,8 +496,11 @@ mod tests {
             "--attention",
             "luong",
             "--tokenizer",
-            "word",
+            "bpe",
             "--dictionary",
+            "false",
+            "--src-vocab-size",
+            "30000",
             "--direction",
             "en-de",
             "--lr",
@@ -505,8 +513,9 @@ mod tests {
         let overrides = args.run.overrides(&args);
         let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.attention, AttentionKind::Luong);
-        assert_eq!(config.tokenizer, TokenizerKind::Word);
-        assert!(config.dictionary);
+        assert_eq!(config.tokenizer, TokenizerKind::Bpe);
+        assert!(!config.dictionary);
+        assert_eq!(config.src_vocab_size, Some(30000));
         assert_eq!(config.direction, Direction::EnDe);
         assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.002));
         assert_eq!(config.seed, 7);
