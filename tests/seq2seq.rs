@@ -606,15 +606,50 @@ fn the_lexicon_maps_one_word_entries_to_their_first_plain_translation() {
         ding("to", "to"),
     ];
     let lexicon = Lexicon::new(&pairs, Direction::DeEn);
-    assert_eq!(lexicon.get("Bank"), Some("bank"), "the first translation wins");
-    assert_eq!(lexicon.get("bank"), Some("shaky"), "the spelling as written first");
-    assert_eq!(lexicon.get("BANK"), Some("bank"), "then lowercased");
-    assert_eq!(lexicon.get("verstreuen"), Some("scatter"), "no `to`, no `sth.`");
-    assert_eq!(lexicon.get("Planungsteam"), Some("planning team"));
-    assert_eq!(lexicon.get("to"), Some("to"), "a lone `to` stays");
-    assert_eq!(lexicon.get("Quaxburg"), None);
+    assert_eq!(lexicon.get("Bank").as_deref(), Some("bank"), "the first translation wins");
+    assert_eq!(lexicon.get("bank").as_deref(), Some("shaky"), "the spelling as written first");
+    assert_eq!(lexicon.get("BANK").as_deref(), Some("bank"), "then lowercased");
+    assert_eq!(lexicon.get("verstreuen").as_deref(), Some("scatter"), "no `to`, no `sth.`");
+    assert_eq!(lexicon.get("Planungsteam").as_deref(), Some("planning team"));
+    assert_eq!(lexicon.get("to").as_deref(), Some("to"), "a lone `to` stays");
+    assert_eq!(lexicon.get("Quaxburg").as_deref(), None);
     assert_eq!(lexicon.len(), 4, "bank, verstreuen, planungsteam, to: keys lowercased");
     let reverse = Lexicon::new(&pairs, Direction::EnDe);
-    assert_eq!(reverse.get("bench"), Some("Bank"));
-    assert_eq!(reverse.get("scatter"), None, "a phrase is not a word entry");
+    assert_eq!(reverse.get("bench").as_deref(), Some("Bank"));
+    assert_eq!(reverse.get("scatter").as_deref(), None, "a phrase is not a word entry");
+}
+
+#[test]
+fn the_lexicon_finds_inflected_forms_zu_infinitives_and_compounds() {
+    let pairs = [
+        ding("wohlbekannt", "well-known"),
+        ding("suchen", "to search sth."),
+        ding("aufgeben", "to give up sth."),
+        ding("Allergie", "allergy"),
+        ding("Medikament", "drug"),
+        ding("Schule", "school"),
+        ding("Chor", "choir"),
+        ding("Planung", "planning"),
+        ding("Team", "team"),
+        ding("Tor", "gate"),
+        ding("machen", "make"),
+        ding("versuchen", "try"),
+    ];
+    let lexicon = Lexicon::new(&pairs, Direction::DeEn);
+    let get = |word| lexicon.get(word).map(|t| t.into_owned());
+    assert_eq!(get("wohlbekannte").as_deref(), Some("well-known"), "an adjective ending off");
+    assert_eq!(get("suchten").as_deref(), Some("search"), "a past tense to its infinitive");
+    assert_eq!(get("aufzugeben").as_deref(), Some("give up"), "a zu-infinitive");
+    assert_eq!(get("Medikamentenallergie").as_deref(), Some("drug allergy"), "joint -en");
+    assert_eq!(get("Planungsteam").as_deref(), Some("planning team"), "joint -s");
+    assert_eq!(get("Schulchor").as_deref(), Some("school choir"), "a modifier's -e dropped");
+    assert_eq!(get("Kinderchor").as_deref(), Some("choir"), "an unknown modifier: the head");
+    assert_eq!(get("Viktor"), None, "a head must have four letters");
+    assert_eq!(get("Quaxburg"), None);
+    let reverse = Lexicon::new(&pairs, Direction::EnDe);
+    let get = |word| reverse.get(word).map(|t| t.into_owned());
+    assert_eq!(get("making").as_deref(), Some("machen"), "English endings: -ing");
+    assert_eq!(get("tries").as_deref(), Some("versuchen"), "-ies");
+    assert_eq!(get("makes").as_deref(), Some("machen"), "-s");
+    assert_eq!(get("schoolchoir"), None, "English is not split into compounds");
 }
