@@ -25,21 +25,43 @@ use std::collections::HashMap;
 const PLACEHOLDERS: [&str; 10] =
     ["sth.", "sb.", "sb.'s", "sth.'s", "sb's", "etw.", "jd.", "jdn.", "jdm.", "jds."];
 
+/// What an ending is replaced by to reach the base form: nothing (`wohlbekannt|e`), or a
+/// German infinitive's `-en` / `-n` (`such|ten` → `suchen`, `wander|te` → `wandern`).
+const GERMAN_BASE: &[&str] = &["", "en", "n"];
 /// German inflectional endings, shortest first (so the least is taken off): adjective and
 /// noun endings (`-e`, `-en`, `-er`, `-es`, `-em`, `-ern`), verb endings (`-t`, `-st`, `-te`,
-/// `-ten`, `-est`) and the superlative's `-ste`.
-const GERMAN_ENDINGS: [&str; 14] =
-    ["e", "n", "s", "t", "en", "em", "er", "es", "st", "te", "ern", "est", "ste", "ten"];
-/// What a German base form may end in once an ending is off: nothing (`wohlbekannt`), or an
-/// infinitive's `-en` / `-n` (`such|ten` → `suchen`, `wander|te` → `wandern`).
-const GERMAN_RESTORED: [&str; 3] = ["", "en", "n"];
+/// `-ten`, `-est`) and the superlative's `-ste`; each with the base endings it may replace.
+const GERMAN_ENDINGS: [(&str, &[&str]); 14] = [
+    ("e", GERMAN_BASE),
+    ("n", GERMAN_BASE),
+    ("s", GERMAN_BASE),
+    ("t", GERMAN_BASE),
+    ("en", GERMAN_BASE),
+    ("em", GERMAN_BASE),
+    ("er", GERMAN_BASE),
+    ("es", GERMAN_BASE),
+    ("st", GERMAN_BASE),
+    ("te", GERMAN_BASE),
+    ("ern", GERMAN_BASE),
+    ("est", GERMAN_BASE),
+    ("ste", GERMAN_BASE),
+    ("ten", GERMAN_BASE),
+];
 /// Joints between the parts of a German compound (`Planung|s|team`, `Medikament|en|allergie`).
 const GERMAN_LINKS: [&str; 6] = ["", "s", "es", "n", "en", "er"];
 
-/// English inflectional endings, shortest first.
-const ENGLISH_ENDINGS: [&str; 4] = ["s", "d", "es", "ed"];
-/// `-ing` and `-ies`/`-ied`, whose base forms end differently.
-const ENGLISH_RESTORED: [&str; 2] = ["", "e"];
+/// English base endings: nothing (`make|s`) or a silent `-e` (`mak|ing` → `make`).
+const ENGLISH_BASE: &[&str] = &["", "e"];
+/// English inflectional endings, shortest first, `-ies` / `-ied` ending in `-y` (`tries`).
+const ENGLISH_ENDINGS: [(&str, &[&str]); 7] = [
+    ("s", ENGLISH_BASE),
+    ("d", ENGLISH_BASE),
+    ("es", ENGLISH_BASE),
+    ("ed", ENGLISH_BASE),
+    ("ing", ENGLISH_BASE),
+    ("ies", &["y"]),
+    ("ied", &["y"]),
+];
 
 /// The shortest base form an inflected word is looked up as, and the shortest modifier of a
 /// compound, in characters: shorter ones match by accident.
@@ -115,29 +137,19 @@ impl Lexicon {
         if let Some(translation) = self.lowercase.get(word) {
             return Some(translation);
         }
-        let (endings, restored): (&[&str], &[&str]) = if self.german {
-            (&GERMAN_ENDINGS, &GERMAN_RESTORED)
-        } else {
-            (&ENGLISH_ENDINGS, &ENGLISH_RESTORED)
-        };
-        let mut stems: Vec<(&str, &[&str])> =
-            endings.iter().filter_map(|e| word.strip_suffix(e)).map(|s| (s, restored)).collect();
-        if !self.german {
-            // making → make, tries / tried → try.
-            stems.extend(word.strip_suffix("ing").map(|s| (s, &ENGLISH_RESTORED[..])));
-            for ending in ["ies", "ied"] {
-                stems.extend(word.strip_suffix(ending).map(|s| (s, &["y"][..])));
-            }
-        }
-        stems
-            .into_iter()
-            .flat_map(|(stem, restored)| restored.iter().map(move |r| format!("{stem}{r}")))
+        let endings: &[(&str, &[&str])] =
+            if self.german { &GERMAN_ENDINGS } else { &ENGLISH_ENDINGS };
+        endings
+            .iter()
+            .filter_map(|(ending, bases)| Some((word.strip_suffix(ending)?, *bases)))
+            .flat_map(|(stem, bases)| bases.iter().map(move |base| format!("{stem}{base}")))
             .filter(|base| base.chars().count() >= MIN_STEM)
             .find_map(|base| self.lowercase.get(&base))
             .map(String::as_str)
     }
 
-    /// `aufzugeben` → the translation of `aufgeben`: a separable verb's `zu`-infinitive.
+    /// `aufzugeben` → the translation of `aufgeben`: a separable verb's `zu`-infinitive, its
+    /// `zu` after a prefix of two letters at least (`ab`, `auf`).
     fn without_zu(&self, word: &str) -> Option<&str> {
         word.match_indices("zu")
             .filter(|&(i, _)| i >= 2 && word[i + 2..].chars().count() >= MIN_STEM)
