@@ -653,3 +653,62 @@ fn the_lexicon_finds_inflected_forms_zu_infinitives_and_compounds() {
     assert_eq!(get("makes").as_deref(), Some("machen"), "-s");
     assert_eq!(get("schoolchoir"), None, "English is not split into compounds");
 }
+
+#[test]
+fn the_last_epochs_are_kept_and_average_to_their_mean_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.tsv");
+    let lines: String =
+        (0..200).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
+    std::fs::write(&pairs, lines).unwrap();
+    let config = TrainConfig {
+        pairs: Some(pairs),
+        dictionary: false,
+        vocab_size: 60,
+        embedding: 8,
+        encoder_hidden: 8,
+        decoder_hidden: 12,
+        attention_dim: 8,
+        epochs: 3,
+        batch_size: 32,
+        keep_last_epochs: 2,
+        schedule: dl_core::optim::StepSchedule::Constant,
+        ..TrainConfig::default()
+    };
+    let options = |out: &std::path::Path| RunOptions {
+        device: Device::Cpu,
+        out: Some(out.to_path_buf()),
+        resume: None,
+        max_minutes: None,
+        quiet: true,
+    };
+    let run = dir.path().join("run");
+    train::train(config.clone(), &options(&run)).unwrap();
+    let kept = |epoch: u64| run.join(format!("checkpoints/epoch-{epoch}.safetensors"));
+    assert!(!kept(1).exists() && !kept(1).with_extension("json").exists(), "epoch 1 pruned");
+    assert!(kept(2).is_file() && kept(3).is_file());
+
+    let out = dir.path().join("avg.safetensors");
+    assert_eq!(train::average(&[kept(2), kept(3)], &out).unwrap(), 2);
+    let [a, b, mean] =
+        [kept(2), kept(3), out.clone()].map(|p| train::load(&p, Device::Cpu).unwrap());
+    assert_eq!(mean.epoch, 3);
+    let (a, b) = (a.vs.variables(), b.vs.variables());
+    let mut moved = 0.0;
+    for (name, m) in mean.vs.variables() {
+        let want = (&a[&name] + &b[&name]) / 2.0;
+        let err = (&m - &want).abs().max().double_value(&[]);
+        assert!(err < 1e-6, "{name}: off the mean by {err}");
+        moved += (&a[&name] - &b[&name]).abs().sum(Kind::Double).double_value(&[]);
+    }
+    assert!(moved > 0.0, "the two epochs' weights differ, so the mean is a new point");
+    assert_eq!(mean.translate(&["Zahl 3 ist hier"], train::Decoding::GREEDY).len(), 1);
+
+    // One checkpoint, or checkpoints of differently shaped models, cannot be averaged.
+    let err = train::average(&[kept(2)], &out).unwrap_err();
+    assert!(err.to_string().contains("at least two"), "{err}");
+    let other = dir.path().join("other");
+    train::train(TrainConfig { embedding: 12, epochs: 1, ..config }, &options(&other)).unwrap();
+    let err = train::average(&[kept(3), other.clone()], &out).unwrap_err();
+    assert!(err.to_string().contains("different models"), "{err}");
+}

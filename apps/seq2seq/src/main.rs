@@ -76,6 +76,16 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: DeviceSpec,
     },
+    /// Average the weights of checkpoints of one model (e.g. a run's `checkpoints/epoch-N`, kept
+    /// with `train --keep-last-epochs N`) into one checkpoint for `translate` and `eval`.
+    Average {
+        /// A checkpoint file or run directory; at least two.
+        #[arg(long, required = true, value_name = "PATH")]
+        checkpoint: Vec<PathBuf>,
+        /// The averaged checkpoint to write (`NAME.safetensors`, with its sidecar `NAME.json`).
+        #[arg(long, value_name = "FILE.safetensors")]
+        out: PathBuf,
+    },
     /// The demo tour: a few minutes of training, then translations.
     Demo {
         /// Seconds of training.
@@ -281,6 +291,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     clip: Option<f64>,
+    /// Keep the weights after each of the last N epochs as `checkpoints/epoch-N`, for
+    /// `seq2seq average` [default: 0].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_last_epochs: Option<u64>,
     #[command(flatten)]
     #[serde(skip)]
     run: RunArgs,
@@ -360,6 +375,16 @@ fn run(cli: Cli) -> Result<()> {
                     e.source, e.target, t.text
                 );
             }
+        }
+        Command::Average { checkpoint, out } => {
+            dl_core::cli::init(true);
+            anyhow::ensure!(
+                out.extension().is_some_and(|e| e == "safetensors"),
+                "--out must name a .safetensors file, got {}",
+                out.display()
+            );
+            let n = train::average(&checkpoint, &out)?;
+            println!("averaged {n} checkpoints into {}", out.display());
         }
         Command::Demo { seconds, device } => {
             dl_core::cli::init(false);

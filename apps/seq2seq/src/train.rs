@@ -20,6 +20,7 @@ use dl_core::run::{Deadline, Run};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -93,6 +94,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Log the running training loss every this many steps.
     pub log_every: u64,
+    /// Keep the weights after each of the last this many epochs (`checkpoints/epoch-N`), to
+    /// average them with `seq2seq average` (0 keeps none).
+    pub keep_last_epochs: u64,
 }
 
 impl Default for TrainConfig {
@@ -129,6 +133,7 @@ impl Default for TrainConfig {
             clip: 1.0,
             seed: 1,
             log_every: 20,
+            keep_last_epochs: 0,
         }
     }
 }
@@ -281,6 +286,63 @@ pub fn load_ensemble(paths: &[PathBuf], device: Device) -> Result<Translator> {
         translator.partners.push((other.vs, other.model));
     }
     Ok(translator)
+}
+
+/// Averages the weights of checkpoints of one model, such as the last epochs of a run kept by
+/// `keep_last_epochs` (checkpoint averaging, as in Vaswani et al. 2017: the average sits nearer
+/// the middle of the region the last updates wander around than any one of them), and writes the
+/// result as a checkpoint at `out` (`NAME.safetensors`, with its sidecar), which `translate` and
+/// `eval` read like any other. Returns the number of checkpoints averaged.
+pub fn average(paths: &[PathBuf], out: &Path) -> Result<usize> {
+    if paths.len() < 2 {
+        bail!("averaging needs at least two checkpoints, got {}", paths.len());
+    }
+    let first = checkpoint::resolve(&paths[0])?;
+    let mut sidecar = checkpoint::read_sidecar(&first, APP)?;
+    let averaged = load(&first, Device::Cpu)?;
+    let mut sums: Vec<(String, Tensor)> = averaged
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.to_kind(Kind::Double)))
+        .collect();
+    sums.sort_by(|a, b| a.0.cmp(&b.0));
+    for path in &paths[1..] {
+        let other = load(path, Device::Cpu)?;
+        let (a, b) = (&averaged.info, &other.info);
+        if a.spec != b.spec
+            || a.src_tokenizer != b.src_tokenizer
+            || a.tgt_tokenizer != b.tgt_tokenizer
+        {
+            bail!(
+                "{} and {} are different models (shapes or vocabularies): only checkpoints of one \
+                 model can be averaged",
+                paths[0].display(),
+                path.display()
+            );
+        }
+        let variables = other.vs.variables();
+        for (name, sum) in &mut sums {
+            // Same spec, so the same variables with the same shapes.
+            *sum += variables[name.as_str()].to_kind(Kind::Double);
+        }
+        sidecar.step =
+            sidecar.step.max(checkpoint::read_sidecar(&checkpoint::resolve(path)?, APP)?.step);
+        sidecar.epoch = sidecar.epoch.max(other.epoch);
+    }
+    let n = paths.len();
+    let vs = averaged.vs;
+    {
+        let _guard = tch::no_grad_guard();
+        let mut variables = vs.variables();
+        for (name, sum) in &sums {
+            let var = variables.get_mut(name.as_str()).expect("a variable of this model");
+            var.copy_(&(sum / n as f64).to_kind(var.kind()));
+        }
+    }
+    sidecar.metrics = BTreeMap::from([("averaged_checkpoints".to_string(), n as f64)]);
+    checkpoint::save(out, &vs, None, &sidecar)?;
+    Ok(n)
 }
 
 /// How to decode.
@@ -825,6 +887,12 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         }
         sidecar.extra = serde_json::to_value(&info)?;
         checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
+        if config.keep_last_epochs > 0 && info.batch_in_epoch == 0 {
+            checkpoint::save(&run.checkpoint(&format!("epoch-{epoch}")), &vs, None, &sidecar)?;
+            if let Some(old) = epoch.checked_sub(config.keep_last_epochs).filter(|&e| e > 0) {
+                remove_checkpoint(&run.checkpoint(&format!("epoch-{old}")))?;
+            }
+        }
         run.plot()?;
     }
     println!(
@@ -840,6 +908,20 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         valid_loss: valid_loss_at_best,
         stopped_early,
     })
+}
+
+/// Deletes the files of a weights-only checkpoint, if they are there.
+fn remove_checkpoint(path: &Path) -> Result<()> {
+    let paths = checkpoint::Paths::of(path);
+    for file in [paths.sidecar, paths.model] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", file.display()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Loss and BLEU of a trained model on `examples`.
