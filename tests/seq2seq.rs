@@ -485,15 +485,19 @@ fn each_epoch_draws_fresh_dictionary_pairs_beside_every_sentence() {
     assert_eq!(data::epoch_examples(10, 5, 2.0, 7, 0).len(), 15, "at most the whole dictionary");
 }
 
-#[test]
-fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let pairs = dir.path().join("pairs.tsv");
+/// `n` numbered pairs (`number 3 is here` / `Zahl 3 ist hier`) written to `dir/pairs.tsv`.
+fn numbered_pairs(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let pairs = dir.join("pairs.tsv");
     let lines: String =
-        (0..400).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
+        (0..n).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
     std::fs::write(&pairs, lines).unwrap();
-    let config = TrainConfig {
-        pairs: Some(pairs.clone()),
+    pairs
+}
+
+/// A tiny word-level model trained for two epochs on `pairs` alone.
+fn tiny_config(pairs: &std::path::Path) -> TrainConfig {
+    TrainConfig {
+        pairs: Some(pairs.to_path_buf()),
         dictionary: false,
         tokenizer: TokenizerKind::Word,
         vocab_size: 100,
@@ -506,14 +510,25 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
         batch_size: 16,
         schedule: dl_core::optim::StepSchedule::Constant,
         ..TrainConfig::default()
-    };
-    let options = |out: &std::path::Path| RunOptions {
+    }
+}
+
+/// Quiet CPU training into `out`.
+fn options(out: &std::path::Path) -> RunOptions {
+    RunOptions {
         device: Device::Cpu,
         out: Some(out.to_path_buf()),
         resume: None,
         max_minutes: None,
         quiet: true,
-    };
+    }
+}
+
+#[test]
+fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = numbered_pairs(dir.path(), 400);
+    let config = tiny_config(&pairs);
     let run = dir.path().join("run");
     let summary = train::train(config.clone(), &options(&run)).unwrap();
     assert_eq!(summary.epochs, 2);
@@ -657,31 +672,8 @@ fn the_lexicon_finds_inflected_forms_zu_infinitives_and_compounds() {
 #[test]
 fn the_last_epochs_are_kept_and_average_to_their_mean_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let pairs = dir.path().join("pairs.tsv");
-    let lines: String =
-        (0..200).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
-    std::fs::write(&pairs, lines).unwrap();
-    let config = TrainConfig {
-        pairs: Some(pairs),
-        dictionary: false,
-        vocab_size: 60,
-        embedding: 8,
-        encoder_hidden: 8,
-        decoder_hidden: 12,
-        attention_dim: 8,
-        epochs: 3,
-        batch_size: 32,
-        keep_last_epochs: 2,
-        schedule: dl_core::optim::StepSchedule::Constant,
-        ..TrainConfig::default()
-    };
-    let options = |out: &std::path::Path| RunOptions {
-        device: Device::Cpu,
-        out: Some(out.to_path_buf()),
-        resume: None,
-        max_minutes: None,
-        quiet: true,
-    };
+    let pairs = numbered_pairs(dir.path(), 200);
+    let config = TrainConfig { epochs: 3, keep_last_epochs: 2, ..tiny_config(&pairs) };
     let run = dir.path().join("run");
     train::train(config.clone(), &options(&run)).unwrap();
     let kept = |epoch: u64| run.join(format!("checkpoints/epoch-{epoch}.safetensors"));
