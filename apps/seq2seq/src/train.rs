@@ -218,6 +218,16 @@ pub struct ModelInfo {
     pub batch_in_epoch: usize,
 }
 
+impl ModelInfo {
+    /// Whether `other` reads and writes the same tokens in the same direction, so that the two
+    /// can decode together as an ensemble.
+    pub fn shares_vocabularies(&self, other: &ModelInfo) -> bool {
+        self.src_tokenizer == other.src_tokenizer
+            && self.tgt_tokenizer == other.tgt_tokenizer
+            && self.direction == other.direction
+    }
+}
+
 /// A trained model, ready to translate.
 pub struct Translator {
     /// The weights.
@@ -234,6 +244,8 @@ pub struct Translator {
     pub config: TrainConfig,
     /// Epochs it was trained for.
     pub epoch: u64,
+    /// Optimizer updates it was trained with.
+    pub step: u64,
     /// Translations of unknown source words, for word-level output (see [`output_text`]).
     pub lexicon: Option<Lexicon>,
     /// Further models with the same vocabularies that decode together with `model` (an
@@ -257,8 +269,19 @@ pub fn load(path: &Path, device: Device) -> Result<Translator> {
     let mut vs = VarStore::new(device);
     let model = Seq2Seq::new(&vs.root(), spec);
     checkpoint::load(&path, APP, &mut vs, None)?;
-    let epoch = sidecar.epoch;
-    Ok(Translator { vs, model, src, tgt, info, config, epoch, lexicon: None, partners: Vec::new() })
+    let (epoch, step) = (sidecar.epoch, sidecar.step);
+    Ok(Translator {
+        vs,
+        model,
+        src,
+        tgt,
+        info,
+        config,
+        epoch,
+        step,
+        lexicon: None,
+        partners: Vec::new(),
+    })
 }
 
 /// Loads checkpoints to decode as one ensemble: the first is the [`Translator`], the others
@@ -271,11 +294,7 @@ pub fn load_ensemble(paths: &[PathBuf], device: Device) -> Result<Translator> {
     let mut translator = load(first, device)?;
     for path in others {
         let other = load(path, device)?;
-        let (a, b) = (&translator.info, &other.info);
-        if a.src_tokenizer != b.src_tokenizer
-            || a.tgt_tokenizer != b.tgt_tokenizer
-            || a.direction != b.direction
-        {
+        if !translator.info.shares_vocabularies(&other.info) {
             bail!(
                 "{} and {} have different vocabularies or directions: an ensemble's models \
                  must share them",
@@ -306,16 +325,12 @@ pub fn average(paths: &[PathBuf], out: &Path) -> Result<usize> {
         .into_iter()
         .map(|(name, t)| (name, t.to_kind(Kind::Double)))
         .collect();
-    sums.sort_by(|a, b| a.0.cmp(&b.0));
     for path in &paths[1..] {
         let other = load(path, Device::Cpu)?;
-        let (a, b) = (&averaged.info, &other.info);
-        if a.spec != b.spec
-            || a.src_tokenizer != b.src_tokenizer
-            || a.tgt_tokenizer != b.tgt_tokenizer
+        if averaged.info.spec != other.info.spec || !averaged.info.shares_vocabularies(&other.info)
         {
             bail!(
-                "{} and {} are different models (shapes or vocabularies): only checkpoints of one \
+                "{} and {} are different models (shapes, vocabularies or directions): only checkpoints of one \
                  model can be averaged",
                 paths[0].display(),
                 path.display()
@@ -326,8 +341,7 @@ pub fn average(paths: &[PathBuf], out: &Path) -> Result<usize> {
             // Same spec, so the same variables with the same shapes.
             *sum += variables[name.as_str()].to_kind(Kind::Double);
         }
-        sidecar.step =
-            sidecar.step.max(checkpoint::read_sidecar(&checkpoint::resolve(path)?, APP)?.step);
+        sidecar.step = sidecar.step.max(other.step);
         sidecar.epoch = sidecar.epoch.max(other.epoch);
     }
     let n = paths.len();
