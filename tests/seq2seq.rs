@@ -610,7 +610,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
 }
 
 #[test]
-fn the_lexicon_maps_one_word_entries_to_their_first_plain_translation() {
+fn the_lexicon_maps_one_word_entries_to_a_plain_translation() {
     let pairs = [
         ding("Bank", "bank"),
         ding("Bank", "bench"),
@@ -621,7 +621,7 @@ fn the_lexicon_maps_one_word_entries_to_their_first_plain_translation() {
         ding("to", "to"),
     ];
     let lexicon = Lexicon::new(&pairs, Direction::DeEn);
-    assert_eq!(lexicon.get("Bank").as_deref(), Some("bank"), "the first translation wins");
+    assert_eq!(lexicon.get("Bank").as_deref(), Some("bank"), "all else equal, the first");
     assert_eq!(lexicon.get("bank").as_deref(), Some("shaky"), "the spelling as written first");
     assert_eq!(lexicon.get("BANK").as_deref(), Some("bank"), "then lowercased");
     assert_eq!(lexicon.get("verstreuen").as_deref(), Some("scatter"), "no `to`, no `sth.`");
@@ -632,6 +632,29 @@ fn the_lexicon_maps_one_word_entries_to_their_first_plain_translation() {
     let reverse = Lexicon::new(&pairs, Direction::EnDe);
     assert_eq!(reverse.get("bench").as_deref(), Some("Bank"));
     assert_eq!(reverse.get("scatter").as_deref(), None, "a phrase is not a word entry");
+}
+
+#[test]
+fn the_lexicon_prefers_the_commoner_translation() {
+    let pairs = [
+        ding("Stimme", "sheet music for a part"),
+        ding("Stimme", "part"),
+        ding("Stimme", "voice"),
+        ding("Stimmlage", "voice range"),
+        ding("laut", "in a loud voice"),
+        ding("Ziellinie", "line of collimation"),
+        ding("Ziellinie", "finishing line"),
+        ding("Finish", "finishing"),
+        ding("Zielgerade", "finishing straight"),
+    ];
+    let lexicon = Lexicon::new(&pairs, Direction::DeEn);
+    // `voice` is written three times, `part` twice, `sheet` once.
+    assert_eq!(lexicon.get("Stimme").as_deref(), Some("voice"));
+    assert_eq!(lexicon.get("stimmen").as_deref(), Some("voice"), "its base form, the same");
+    // A phrase counts as its rarest word: `line` (2) against `collimation` (1).
+    assert_eq!(lexicon.get("Ziellinie").as_deref(), Some("finishing line"));
+    let reverse = Lexicon::new(&pairs, Direction::EnDe);
+    assert_eq!(reverse.get("voice").as_deref(), Some("Stimme"));
 }
 
 #[test]

@@ -5,7 +5,14 @@
 //! vocabulary. Luong et al. (2015) replace it by the dictionary translation of the source
 //! word the attention weighs most at that step, or copy that word when the dictionary has
 //! none (see `train::output_text`). [`Lexicon`] is that dictionary: every one-word entry of
-//! the source language with its first translation.
+//! the source language with one translation.
+//!
+//! A word has many translations, in its own entries and in others' (*Wurm* is listed under
+//! *Schlange* as *serpent* before its own entry, *worm*). The one chosen is the commonest in
+//! the dictionary's own target-language text (by its rarest word, counted over all entries,
+//! example sentences included), then the first listed: *Wurm* → *worm*, *Schweizer* → *Swiss*
+//! (not *milker*), *Absprache* → *agreement* (not *arrangement*). Commonness is not sense:
+//! *Stimme* → *part* (the first listed was *sheet music for a part*; *voice* would be right).
 //!
 //! The dictionary lists base forms (`wohlbekannt`, `suchen`, `Allergie`), while a sentence's
 //! rare words are as often inflected (`wohlbekannte`, `suchten`) or compounds no dictionary
@@ -82,16 +89,24 @@ pub struct Lexicon {
 
 impl Lexicon {
     /// A lexicon from dictionary pairs (`first` German, `second` English) read in `direction`.
-    /// The first translation given for a word wins (the dictionary lists a word's main sense
-    /// first); an English verb's `to` and the placeholders `sth.`, `jdn.` are left out.
+    /// Of a word's translations, the commonest in the pairs' target sides wins, then the first
+    /// given (see the module's documentation); an English verb's `to` and the placeholders
+    /// `sth.`, `jdn.` are left out.
     pub fn new(pairs: &[Pair], direction: Direction) -> Lexicon {
-        let german = direction == Direction::DeEn;
-        let mut lexicon = Lexicon { german, ..Lexicon::default() };
-        for pair in pairs {
-            let (source, target) = match direction {
-                Direction::DeEn => (&pair.first, &pair.second),
-                Direction::EnDe => (&pair.second, &pair.first),
-            };
+        let oriented = || {
+            pairs.iter().map(move |pair| match direction {
+                Direction::DeEn => (pair.first.as_str(), pair.second.as_str()),
+                Direction::EnDe => (pair.second.as_str(), pair.first.as_str()),
+            })
+        };
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for word in oriented().flat_map(|(_, target)| target.split_whitespace()) {
+            *counts.entry(word.to_lowercase()).or_default() += 1;
+        }
+        // Translations in the order given, by the word as written and lowercased.
+        let mut exact: HashMap<String, Vec<String>> = HashMap::new();
+        let mut lowercase: HashMap<String, Vec<String>> = HashMap::new();
+        for (source, target) in oriented() {
             if source.contains(char::is_whitespace) {
                 continue;
             }
@@ -99,10 +114,22 @@ impl Lexicon {
             if translation.is_empty() {
                 continue;
             }
-            lexicon.exact.entry(source.clone()).or_insert_with(|| translation.clone());
-            lexicon.lowercase.entry(source.to_lowercase()).or_insert(translation);
+            exact.entry(source.to_string()).or_default().push(translation.clone());
+            lowercase.entry(source.to_lowercase()).or_default().push(translation);
         }
-        lexicon
+        let count = |word: &str| counts.get(&word.to_lowercase()).copied().unwrap_or(0);
+        let choose = |(word, translations): (String, Vec<String>)| {
+            let rank = |(i, t): &(usize, String)| {
+                let rarest = t.split_whitespace().map(count).min();
+                (std::cmp::Reverse(rarest), *i)
+            };
+            translations.into_iter().enumerate().min_by_key(rank).map(|(_, t)| (word, t))
+        };
+        Lexicon {
+            exact: exact.into_iter().filter_map(choose).collect(),
+            lowercase: lowercase.into_iter().filter_map(choose).collect(),
+            german: direction == Direction::DeEn,
+        }
     }
 
     /// The translation of `word`: of the word as written if the dictionary has it, else of the
