@@ -330,8 +330,8 @@ pub fn average(paths: &[PathBuf], out: &Path) -> Result<usize> {
         if averaged.info.spec != other.info.spec || !averaged.info.shares_vocabularies(&other.info)
         {
             bail!(
-                "{} and {} are different models (shapes, vocabularies or directions): only checkpoints of one \
-                 model can be averaged",
+                "{} and {} are different models (shapes, vocabularies or directions): only \
+                 checkpoints of one model can be averaged",
                 paths[0].display(),
                 path.display()
             );
