@@ -7,7 +7,7 @@
 
 CARGO ?= cargo
 PYTHON ?= python3
-# Apps in demo-tour order (each app's issue adds it here), and those with a `bench` subcommand
+# Apps in demo-tour order (add each new app here), and those with a `bench` subcommand
 # (basics is experiments about how deep learning works, with nothing to compare with PyTorch).
 APPS := basics cnn-classifier char-rnn seq2seq style-transfer dqn
 BENCH_APPS := cnn-classifier char-rnn seq2seq style-transfer dqn
@@ -25,7 +25,7 @@ setup:
 	@$(PYTHON) tools/setup_libtorch.py $(VARIANT)
 
 doctor: setup
-	$(CARGO) run --release --quiet -p dl-core --bin dl -- doctor
+	$(CARGO) run --release --quiet -p harness --bin dl -- doctor
 
 demo: doctor
 	$(CARGO) run --release --quiet -p datasets -- list
@@ -39,6 +39,7 @@ test: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) --quiet -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps $(FEATURES) --quiet
+	$(CARGO) build --workspace --bins $(FEATURES) --quiet
 	$(CARGO) test --workspace $(FEATURES)
 
 bench: setup

@@ -104,7 +104,7 @@ fn a_small_model_memorises_a_repeated_string_and_writes_it_back() {
     assert_eq!(cold, text);
     // The run wrote samples and metrics as it went.
     assert!(summary.dir.join("samples/step-000300.txt").is_file());
-    let records = dl_core::metrics::read(&summary.dir.join("metrics.jsonl")).unwrap();
+    let records = harness::metrics::read(&summary.dir.join("metrics.jsonl")).unwrap();
     assert!(records.iter().any(|r| r.values.contains_key("valid_bpc")));
 }
 
@@ -140,7 +140,7 @@ fn a_checkpoint_samples_the_same_and_a_resumed_run_counts_on() {
     let model = CharRnn::new(&vs.root(), spec);
     let before = sample_text(&model, &vocab, "Emma", 0.9, Some(5), 4);
     let mut sidecar = Sidecar::new(char_rnn::APP, 0, 0, 1, &TrainConfig::default()).unwrap();
-    let info = ModelInfo { vocab: vocab.clone(), spec, best_valid_bpc: 9.0 };
+    let info = ModelInfo { vocab: vocab.clone(), spec };
     sidecar.extra = serde_json::to_value(&info).unwrap();
     let path = dir.path().join("model.safetensors");
     checkpoint::save(&path, &vs, None, &sidecar).unwrap();
@@ -173,10 +173,42 @@ fn a_checkpoint_samples_the_same_and_a_resumed_run_counts_on() {
     assert_eq!(summary.steps, 30);
     let last = checkpoint::read_sidecar(&run.join("checkpoints/last.safetensors"), char_rnn::APP);
     assert_eq!(last.unwrap().step, 30);
-    let records = dl_core::metrics::read(&run.join("metrics.jsonl")).unwrap();
+    let records = harness::metrics::read(&run.join("metrics.jsonl")).unwrap();
     let evals: Vec<u64> =
         records.iter().filter(|r| r.values.contains_key("valid_bpc")).map(|r| r.step).collect();
     assert_eq!(evals, [10, 20, 30]);
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_weights_and_state() {
+    if integration_tests::alone!(an_interrupted_run_resumes_to_the_same_weights_and_state) {
+        return;
+    }
+    let _rng = rng_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("text.txt");
+    std::fs::write(&file, "It is a truth universally acknowledged. ".repeat(100)).unwrap();
+    // Two layers with dropout between them: the resumed run must also draw the same masks.
+    let config = TrainConfig {
+        layers: 2,
+        dropout: 0.2,
+        eval_every: 10,
+        schedule: StepSchedule::Cosine { warmup_steps: 3 },
+        ..small_config(file, 24)
+    };
+    let straight = dir.path().join("straight");
+    train::train(config.clone(), &options(&straight)).unwrap();
+
+    // A budget spent after the first step, then --resume: the hidden state carried from
+    // window to window must come back with the weights, or the two runs part ways.
+    let interrupted = dir.path().join("interrupted");
+    let first = RunOptions { max_minutes: Some(1e-9), ..options(&interrupted) };
+    let stopped = train::train(config.clone(), &first).unwrap();
+    assert!(stopped.stopped_early);
+    assert_eq!(stopped.steps, 1);
+    let resumed = RunOptions { resume: Some(interrupted.clone()), out: None, ..options(&straight) };
+    assert_eq!(train::train(TrainConfig::default(), &resumed).unwrap().steps, 24);
+    integration_tests::assert_same_checkpoints(&straight, &interrupted);
 }
 
 #[test]

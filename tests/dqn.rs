@@ -190,7 +190,7 @@ fn a_short_cartpole_run_beats_a_random_policy_and_resumes() {
     let resumed = RunOptions { resume: Some(run.clone()), out: None, ..options };
     let summary = train::train(config, &resumed).unwrap();
     assert_eq!(summary.steps, 6000);
-    let records = dl_core::metrics::read(&run.join("metrics.jsonl")).unwrap();
+    let records = harness::metrics::read(&run.join("metrics.jsonl")).unwrap();
     assert!(records.iter().any(|r| r.step > 4000), "the resumed run kept logging");
 
     // A random policy balances CartPole for about 22 steps.

@@ -525,6 +525,32 @@ fn options(out: &std::path::Path) -> RunOptions {
 }
 
 #[test]
+fn an_interrupted_run_resumes_to_the_same_weights_and_state() {
+    if integration_tests::alone!(an_interrupted_run_resumes_to_the_same_weights_and_state) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = numbered_pairs(dir.path(), 200);
+    // Scheduled sampling flips a coin per decoder step, dropout and word dropout draw masks:
+    // the resumed run must draw all of them as the straight run did.
+    let config = TrainConfig {
+        teacher_forcing: 0.5,
+        dropout: 0.2,
+        word_dropout: 0.1,
+        ..tiny_config(&pairs)
+    };
+    let straight = dir.path().join("straight");
+    train::train(config.clone(), &options(&straight)).unwrap();
+    let cut = dir.path().join("cut");
+    let summary =
+        train::train(config, &RunOptions { max_minutes: Some(1e-9), ..options(&cut) }).unwrap();
+    assert!(summary.stopped_early);
+    let resumed = RunOptions { out: None, resume: Some(cut.clone()), ..options(&cut) };
+    assert_eq!(train::train(TrainConfig::default(), &resumed).unwrap().epochs, 2);
+    integration_tests::assert_same_checkpoints(&straight, &cut);
+}
+
+#[test]
 fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pairs = numbered_pairs(dir.path(), 400);

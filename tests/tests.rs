@@ -4,6 +4,8 @@
 mod basics;
 mod char_rnn;
 mod cnn_classifier;
+mod core_crate;
+mod datasets_crate;
 mod dqn;
 mod seq2seq;
 mod style_transfer;

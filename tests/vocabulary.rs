@@ -5,7 +5,7 @@ use dl_core::checkpoint::{self, Sidecar};
 use dl_core::device::{rng_guard, seed_step};
 use dl_core::nn::{self, Activation, CellKind, Recurrent, RecurrentConfig};
 use dl_core::optim::{Optimizer, OptimizerConfig, Schedule};
-use dl_core::run::Run;
+use harness::run::Run;
 use integration_tests::{scalar, xor};
 use tch::nn::{Module, VarStore};
 use tch::{Device, Kind, Tensor};

@@ -1,11 +1,17 @@
 //! Checkpoints: model tensors in safetensors (PyTorch's parameter names, so `safetensors.torch`
-//! loads them), the optimizer's tensors beside them, and a JSON sidecar with everything else a
-//! run needs to continue exactly (config, step, epoch, seed, optimizer scalars, app state).
+//! loads them), the training state's tensors beside them, and a JSON sidecar with everything
+//! else a run needs to continue exactly (config, step, epoch, seed, optimizer scalars, the
+//! app's model description and training state).
 //!
-//! A checkpoint `NAME` is three files: `NAME.safetensors`, `NAME.optim.safetensors` (when
-//! saved with an optimizer) and `NAME.json`. Each is written atomically and the sidecar last,
-//! so a sidecar always describes complete tensor files and a crash mid-save leaves the previous
-//! checkpoint intact.
+//! A checkpoint `NAME` is three files: `NAME.safetensors` (the model), `NAME.optim.safetensors`
+//! (when saved with an optimizer: its tensors, and the app's state tensors under `state/`) and
+//! `NAME.json` (the sidecar).
+//!
+//! Saving never leaves a torn checkpoint, wherever the process is killed: the new files are
+//! written first as `NAME.next.*`, each atomically and the sidecar last, and only then renamed
+//! over the old ones. A complete `NAME.next.json` means the new checkpoint is whole, so whoever
+//! next opens `NAME` finishes the renames ([`recover`]); without it, the leftovers of the
+//! interrupted save are removed and the previous checkpoint is intact.
 
 use crate::fs::{temp_sibling, write_atomic};
 use crate::optim::{Optimizer, OptimizerMeta};
@@ -39,9 +45,16 @@ pub struct Sidecar {
     /// Metrics at the time of saving (e.g. the validation accuracy that made it the best).
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
-    /// App-specific state (e.g. a data-loader position or a Rust RNG).
+    /// What the app needs to rebuild and use the model (vocabulary, shapes, classes).
     #[serde(default)]
     pub extra: serde_json::Value,
+    /// The app's training state besides tensors (a data position, a Rust RNG, an episode):
+    /// what a resumed run needs to go on exactly as if it had never stopped.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub state: serde_json::Value,
+    /// The best value so far of the metric that chooses the run's best checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<f64>,
 }
 
 impl Sidecar {
@@ -65,6 +78,8 @@ impl Sidecar {
             optimizer: None,
             metrics: BTreeMap::new(),
             extra: serde_json::Value::Null,
+            state: serde_json::Value::Null,
+            best: None,
         })
     }
 
@@ -87,6 +102,13 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// The paths a save writes first (`NAME.next.*`), before renaming them over these.
+    fn next(&self) -> Paths {
+        let name = self.sidecar.file_name().map(|n| n.to_string_lossy().into_owned());
+        let stem = name.as_deref().and_then(|n| n.strip_suffix(".json")).unwrap_or_default();
+        Paths::of(&self.sidecar.with_file_name(format!("{stem}.next.json")))
+    }
+
     /// The paths of checkpoint `path`, given as its `.safetensors` or `.json` file or its stem.
     pub fn of(path: &Path) -> Paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -103,6 +125,9 @@ impl Paths {
     }
 }
 
+/// Prefix of the app's state tensors in `NAME.optim.safetensors`.
+const STATE_PREFIX: &str = "state/";
+
 /// Saves the model (every variable of `vs`), the optimizer state if given, and the sidecar.
 /// `path` names the model file, `NAME.safetensors`.
 pub fn save(
@@ -111,26 +136,79 @@ pub fn save(
     optimizer: Option<&Optimizer>,
     sidecar: &Sidecar,
 ) -> Result<()> {
+    save_with_state(path, vs, optimizer, Vec::new(), sidecar)
+}
+
+/// [`save`], with tensors of the app's training state (e.g. a carried hidden state) stored
+/// beside the optimizer's; read them back with [`load_state_tensors`]. They need an optimizer.
+pub fn save_with_state(
+    path: &Path,
+    vs: &VarStore,
+    optimizer: Option<&Optimizer>,
+    state: Vec<(String, Tensor)>,
+    sidecar: &Sidecar,
+) -> Result<()> {
     let paths = Paths::of(path);
     if let Some(dir) = paths.model.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
+    recover(path)?;
+    let next = paths.next();
     let mut sidecar = sidecar.clone();
-    write_tensors(&paths.model, vs.variables().into_iter().collect())?;
+    write_tensors(&next.model, vs.variables().into_iter().collect())?;
     match optimizer {
         Some(opt) => {
-            write_tensors(&paths.optimizer, opt.state_tensors())?;
+            let mut tensors = opt.state_tensors();
+            tensors.extend(state.into_iter().map(|(n, t)| (format!("{STATE_PREFIX}{n}"), t)));
+            write_tensors(&next.optimizer, tensors)?;
             sidecar.optimizer = Some(opt.meta());
+        }
+        None if !state.is_empty() => {
+            return Err(Error::Config("state tensors are saved with an optimizer only".into()))
         }
         None => sidecar.optimizer = None,
     }
     let json = serde_json::to_vec_pretty(&sidecar)
         .map_err(|e| Error::Config(format!("checkpoint sidecar cannot be serialised: {e}")))?;
-    write_atomic(&paths.sidecar, &json).map_err(|e| Error::io(&paths.sidecar, e))
+    // The commit point: from here on the new checkpoint is whole and wins.
+    write_atomic(&next.sidecar, &json).map_err(|e| Error::io(&next.sidecar, e))?;
+    recover(path)
+}
+
+/// Finishes or discards a save of checkpoint `path` that was interrupted (see the module
+/// documentation); does nothing when there is none. Called before every read and save.
+pub fn recover(path: &Path) -> Result<()> {
+    let paths = Paths::of(path);
+    let next = paths.next();
+    let rename = |from: &Path, to: &Path| match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(to, e)),
+    };
+    if next.sidecar.is_file() {
+        rename(&next.model, &paths.model)?;
+        let with_optimizer = next.optimizer.is_file();
+        rename(&next.optimizer, &paths.optimizer)?;
+        rename(&next.sidecar, &paths.sidecar)?;
+        if !with_optimizer {
+            // The new checkpoint has no optimizer state: an older file would only mislead.
+            let _ = std::fs::remove_file(&paths.optimizer);
+        }
+    } else {
+        for leftover in [&next.model, &next.optimizer] {
+            if let Err(e) = std::fs::remove_file(leftover) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(Error::io(leftover, e));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the sidecar of checkpoint `path` and checks that `app` wrote it.
 pub fn read_sidecar(path: &Path, app: &str) -> Result<Sidecar> {
+    recover_if_writable(path);
     let paths = Paths::of(path);
     let bytes = std::fs::read(&paths.sidecar).map_err(|e| Error::io(&paths.sidecar, e))?;
     let sidecar: Sidecar = serde_json::from_slice(&bytes).map_err(|e| {
@@ -165,12 +243,31 @@ pub fn load(
             reason: "it holds no optimizer state, so training cannot resume from it".into(),
         })?;
         let tensors = read_tensors(&paths.optimizer)?;
+        let tensors = tensors.into_iter().filter(|(n, _)| !n.starts_with(STATE_PREFIX)).collect();
         opt.load_state(meta, tensors).map_err(|e| Error::Checkpoint {
             path: paths.optimizer.clone(),
             reason: e.to_string(),
         })?;
     }
     Ok(sidecar)
+}
+
+/// The app's state tensors saved with checkpoint `path` by [`save_with_state`], by name.
+pub fn load_state_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let paths = Paths::of(path);
+    if !paths.optimizer.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(read_tensors(&paths.optimizer)?
+        .into_iter()
+        .filter_map(|(n, t)| n.strip_prefix(STATE_PREFIX).map(|n| (n.to_string(), t)))
+        .collect())
+}
+
+/// [`recover`] for a reader: a folder it cannot write (a shipped model) holds no interrupted
+/// save, and if one could not be finished the reader still gets the previous checkpoint.
+fn recover_if_writable(path: &Path) {
+    let _ = recover(path);
 }
 
 /// Copies the tensors of a safetensors file into the variables of `vs`. Every variable must be
@@ -242,6 +339,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
         for name in ["best", "last"] {
             let candidate = path.join("checkpoints").join(format!("{name}.safetensors"));
+            recover_if_writable(&candidate);
             if Paths::of(&candidate).sidecar.is_file() {
                 return Ok(candidate);
             }
@@ -251,6 +349,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
             "this run directory holds no checkpoint (checkpoints/best or checkpoints/last)",
         ));
     }
+    recover_if_writable(path);
     let paths = Paths::of(path);
     if !paths.sidecar.is_file() {
         let reason = if path.exists() {

@@ -5,24 +5,21 @@
 //! - [`device`]: choosing a device (`auto | cpu | cuda | cuda:N`) and seeding every generator;
 //! - [`nn`]: the modules (fully connected, convolution, pooling, dropout, normalization,
 //!   embedding, activations, and the recurrent family: Elman RNN, LSTM, GRU);
-//! - [`optim`]: optimizers whose state can be saved (SGD, Adam, AdamW), learning-rate schedules
-//!   and gradient clipping;
-//! - [`checkpoint`], [`run`], [`metrics`], [`plot`], [`progress`], [`config`]: the machinery of
-//!   a training run (run directories, checkpoints that resume exactly, curves, progress);
-//! - [`doctor`]: what libtorch this binary runs on and whether CUDA works.
+//! - [`optim`]: optimizers whose state can be saved (SGD, Adam, AdamW, Adadelta, L-BFGS),
+//!   learning-rate schedules and gradient clipping;
+//! - [`checkpoint`]: weights, optimizer state and a sidecar, written so that a run resumes
+//!   exactly and a crash never leaves a torn checkpoint;
+//! - [`metrics`]: running means and counts a training loop keeps.
+//!
+//! No plotting, progress bars or command-line parsing: those are the harness's (the `harness`
+//! crate), which depends on this one and never the other way round.
 
 pub mod checkpoint;
-pub mod cli;
-pub mod config;
 pub mod device;
-pub mod doctor;
 pub mod error;
 pub mod fs;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
-pub mod plot;
-pub mod progress;
-pub mod run;
 
 pub use error::{Error, Result};

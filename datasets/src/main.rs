@@ -64,9 +64,29 @@ enum Command {
     },
 }
 
+/// Progress of downloads on stderr (`RUST_LOG` overrides the level), and the default SIGPIPE
+/// behaviour so that `datasets list | head` ends quietly. (The apps get the same from the
+/// harness; this crate depends on no harness.)
+fn init_logging() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default has no preconditions; no other
+    // thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
 fn main() {
     let cli = Cli::parse();
-    dl_core::cli::init(false);
+    init_logging();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

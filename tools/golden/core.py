@@ -1,7 +1,7 @@
 """Golden values for the core crate's tests, computed with PyTorch 2.11.0 on CPU.
 
 Run: python3 tools/golden/core.py   (needs `pip install torch==2.11.0`)
-Prints the values pasted into core/tests/golden.rs; each block there names the function here
+Prints the values pasted into tests/core_crate/golden.rs; each block there names the function here
 that produced it.
 """
 import torch

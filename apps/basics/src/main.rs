@@ -10,7 +10,7 @@ use basics::softmax;
 use clap::{Args, Parser, Subcommand};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::Activation;
-use dl_core::plot::{line_chart, Series};
+use harness::plot::{line_chart, Series};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -163,8 +163,8 @@ fn parse_activation(s: &str) -> Result<Activation, String> {
 }
 
 fn main() {
-    dl_core::cli::init(false);
-    dl_core::cli::main(run);
+    harness::cli::init(false);
+    harness::cli::main(run);
 }
 
 fn run(cli: Cli) -> Result<()> {

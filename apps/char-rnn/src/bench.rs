@@ -1,4 +1,4 @@
-//! `bench`: the fixed training configuration on synthetic characters, so the same
+//! `bench`: a fixed training configuration on synthetic characters, so the same
 //! step can be timed in PyTorch on the same machine (`tools/bench/char_rnn.py`).
 //!
 //! Vocabulary 96, Embedding(96, 64) → 2-layer LSTM of 512 → Linear(512, 96), windows of 128

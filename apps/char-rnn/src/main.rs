@@ -6,11 +6,11 @@ use char_rnn::sample::{self, SampleOptions};
 use char_rnn::train::{self, RunOptions, TrainConfig};
 use char_rnn::{bench, data};
 use clap::{Parser, Subcommand};
-use dl_core::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
 use dl_core::optim::StepSchedule;
-use dl_core::plot::Axis;
+use harness::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
+use harness::plot::Axis;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,7 +91,7 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: DeviceSpec,
     },
-    /// Time the fixed training step (LSTM 2x512, batch 64 x 128, Adam) on synthetic text.
+    /// Time a fixed training step (LSTM 2x512, batch 64 x 128, Adam) on synthetic text.
     Bench {
         /// Device: auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "auto")]
@@ -181,22 +181,22 @@ struct TrainArgs {
 }
 
 fn main() {
-    dl_core::cli::main(run);
+    harness::cli::main(run);
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let common = &args.run;
-            dl_core::cli::init(common.quiet);
+            harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
             let config: TrainConfig =
-                dl_core::config::resolve(common.config.as_deref(), &overrides)?;
+                harness::config::resolve(common.config.as_deref(), &overrides)?;
             let options = common.options()?;
             train::train(config, &options)?;
         }
         Command::Sample { checkpoint, prime, length, temperature, top_k, seed, device } => {
-            dl_core::cli::init(true);
+            harness::cli::init(true);
             let options = SampleOptions { prime, length, temperature, top_k, seed };
             options.validate()?;
             let trained = train::load(&checkpoint, device.resolve()?)?;
@@ -216,7 +216,7 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out)?;
         }
         Command::Eval { checkpoint, text, streams, device } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(streams >= 1, "--streams must be at least 1");
             let trained = train::load(&checkpoint, device.resolve()?)?;
             let vocab = &trained.info.vocab;
@@ -250,11 +250,11 @@ fn run(cli: Cli) -> Result<()> {
                 true => Axis::Step("steps"),
                 false => Axis::Minutes("minutes of training"),
             };
-            dl_core::plot::run_curves(&runs, &metric, axis, false, &out)?;
+            harness::plot::run_curves(&runs, &metric, axis, false, &out)?;
             println!("wrote {}", out.display());
         }
         Command::Demo { seconds, device } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             let device = device.resolve()?;
             let config = TrainConfig {
@@ -285,7 +285,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{text}");
         }
         Command::Bench { device, threads, warmup, steps } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
             let device = device.resolve()?;
             let tokens_per_s =
@@ -332,7 +332,7 @@ mod tests {
         .unwrap();
         let Command::Train(args) = cli.command else { panic!("not train") };
         let overrides = args.run.overrides(&args);
-        let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
+        let config: TrainConfig = harness::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.cell, CellKind::Gru);
         assert_eq!(config.hidden, 128);
         assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::sgd(0.5));

@@ -7,24 +7,23 @@ use crate::model::{CharRnn, ModelSpec};
 use crate::sample::{self, SampleOptions};
 use crate::APP;
 use anyhow::{bail, Context, Result};
-use dl_core::checkpoint::{self, Sidecar};
-use dl_core::device::{seed_all, seed_step};
+use dl_core::checkpoint;
+use dl_core::device::seed_step;
 use dl_core::metrics::Mean;
-use dl_core::nn::{CellKind, State};
+use dl_core::nn::{CellKind, State as RecurrentState};
 use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
-use dl_core::progress::Progress;
-use dl_core::run::{Deadline, Run};
+use harness::session::{Goal, Session, State, TrainingConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Tensor};
 
 /// Everything that defines a training run (saved as `config.toml` in the run directory). The
-/// defaults are the issue's model, a 2-layer LSTM of 512 over 64-wide embeddings, with the
-/// recipe that fits it best into 20 minutes of a 2-core CPU: batches of 32 windows of 64
-/// characters, Adam at 6e-3 (100 warm-up steps, then cosine decay to zero over 2,160 steps),
-/// gradients clipped at norm 5. The issue's own recipe (64 x 128, Adam 2e-3, 600 steps) is
-/// `configs/issue-recipe.toml`; the README compares the two.
+/// defaults are a 2-layer LSTM of 512 over 64-wide embeddings, with the recipe that fits it
+/// best into 20 minutes of a 2-core CPU: batches of 32 windows of 64 characters, Adam at 6e-3
+/// (100 warm-up steps, then cosine decay to zero over 2,160 steps), gradient norm clipped at 5.
+/// A large-batch recipe for the same model (64 x 128, Adam 2e-3, 600 steps) is
+/// `configs/large-batch.toml`; the README compares the two.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -125,8 +124,6 @@ pub struct ModelInfo {
     pub vocab: Vocab,
     /// The network's shape.
     pub spec: ModelSpec,
-    /// Best validation bits per character so far.
-    pub best_valid_bpc: f64,
 }
 
 /// A trained model, ready to use.
@@ -213,7 +210,7 @@ pub fn evaluate(
 }
 
 /// Options of a training command besides the configuration (shared by every app).
-pub use dl_core::run::RunOptions;
+pub use harness::run::RunOptions;
 
 /// The outcome of a training run.
 #[derive(Clone, Debug, PartialEq)]
@@ -231,19 +228,22 @@ pub struct Summary {
 /// Streams read in parallel when evaluating.
 pub const EVAL_STREAMS: i64 = 64;
 
+impl TrainingConfig for TrainConfig {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
 /// Trains a model: a new run from `config`, or the run in `options.resume` from its last
-/// checkpoint (with its own saved configuration). On resume the carried hidden state restarts
-/// from zero; everything else (weights, optimizer, step, data position) continues.
+/// checkpoint (with its own saved configuration). A resumed run goes on exactly: weights,
+/// optimizer, step, data position and the carried hidden state all come back.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
-    // A resumed run goes on with its own saved configuration (and so its own corpus).
-    let config = match &options.resume {
-        Some(dir) => Run::read_config(dir)?,
-        None => {
-            config.validate()?;
-            config
-        }
-    };
-    // Read and check the data before a run directory is created.
+    // A resumed run goes on with its own saved configuration (and so its own corpus); the data
+    // is read and checked before a run directory is written.
+    let config = Session::configuration(config, options)?;
+    if options.resume.is_none() {
+        config.validate()?;
+    }
     let parts = data::load_parts(&config.text)?;
     let split = Split::new(&parts, config.valid_fraction)?;
     let vocab = Vocab::from_texts([split.train.as_str(), split.valid.as_str()]);
@@ -254,10 +254,8 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         bail!("the validation text is too short: raise valid_fraction or give more text");
     }
 
-    let (config, mut run, resume_from) =
-        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
-    let device = options.device;
-    seed_all(config.seed);
+    let mut session = Session::start(APP, config, options, Goal::Min("valid_bpc"))?;
+    let (config, device) = (session.config().clone(), session.device());
     let spec = ModelSpec {
         cell: config.cell,
         vocab: vocab.len() as i64,
@@ -266,25 +264,21 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         layers: config.layers,
         dropout: config.dropout,
     };
+    let info = ModelInfo { vocab: vocab.clone(), spec };
     let mut vs = VarStore::new(device);
     let model = CharRnn::new(&vs.root(), spec);
     if config.forget_bias != 0.0 {
         model.set_forget_bias(config.forget_bias);
     }
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
-    let schedule = config.schedule.over(config.steps)?;
-    let mut info = ModelInfo { vocab: vocab.clone(), spec, best_valid_bpc: f64::INFINITY };
-    let mut step = 0u64;
-    if let Some(last) = &resume_from {
-        let sidecar = checkpoint::load(last, APP, &mut vs, Some(&mut opt))?;
-        info = serde_json::from_value(sidecar.extra)
-            .context("the last checkpoint has no model description")?;
-        if info.vocab != vocab {
+    let mut state = model.zero_state(config.batch_size);
+    if let Some(saved) = session.restore(&mut vs, &mut opt)? {
+        if saved.model_as::<ModelInfo>()?.vocab != vocab {
             bail!("the corpus no longer has the vocabulary the run was started with");
         }
-        step = sidecar.step;
-        tracing::info!("resuming {} at step {step}", run.dir().display());
+        state = restore_hidden(&saved, state.c.is_some(), device)?;
     }
+    let schedule = config.schedule.over(config.steps)?;
     let per_epoch = streams.batches_per_epoch();
     tracing::info!(
         "{} {}x{} on {} files: {} training / {} validation characters, vocabulary {}, {} parameters, {} batches per epoch, {device:?}",
@@ -299,67 +293,60 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         per_epoch
     );
 
-    let deadline = Deadline::after_minutes(options.max_minutes)?;
     let mut progress =
-        Progress::new("train", config.steps.saturating_sub(step), "steps", options.quiet);
-    let mut state = model.zero_state(config.batch_size);
+        session.progress("train", config.steps.saturating_sub(session.step()), "steps");
     let mut window = Mean::default();
     let mut window_started = (Instant::now(), 0i64);
     let mut stopped_early = false;
     let tokens_per_step = config.batch_size * config.seq_len;
-    while step < config.steps {
+    while session.step() < config.steps {
+        let step = session.step();
         let (epoch, i) = (step / per_epoch, step % per_epoch);
         if i == 0 {
+            // A new pass over the text: the streams start again from their beginnings.
             state = model.zero_state(config.batch_size);
         }
         seed_step(config.seed, step);
-        let (x, y) = streams.batch(epoch, i, device);
+        let (x, y) = streams.batch(epoch, i, device); // [batch, seq_len] each
         opt.set_lr(schedule.lr(config.optimizer.lr(), step));
         let (value, norm, next) = update(&model, &mut opt, &x, &y, &state, config.clip);
         state = next;
-        step += 1;
+        session.advance();
+
+        let step = session.step();
         window.add(value, 1.0);
         window_started.1 += tokens_per_step;
         progress.inc(1, &format!("bpc {:.3}", window.value() / std::f64::consts::LN_2));
         if step % config.log_every == 0 {
             let tokens_per_s = window_started.1 as f64 / window_started.0.elapsed().as_secs_f64();
-            run.log(
-                step,
-                &[
-                    ("train_loss", window.value()),
-                    ("train_bpc", window.value() / std::f64::consts::LN_2),
-                    ("lr", opt.lr()),
-                    ("grad_norm", norm),
-                    ("tokens_per_s", tokens_per_s),
-                ],
-            )?;
-            window = Mean::default();
-            window_started = (Instant::now(), 0);
+            session.log(&[
+                ("train_loss", window.value()),
+                ("train_bpc", window.value() / std::f64::consts::LN_2),
+                ("lr", opt.lr()),
+                ("grad_norm", norm),
+                ("tokens_per_s", tokens_per_s),
+            ])?;
+            (window, window_started) = (Mean::default(), (Instant::now(), 0));
         }
-        stopped_early = deadline.expired() && step < config.steps;
+        stopped_early = session.expired() && step < config.steps;
         if step % config.eval_every == 0 || step == config.steps || stopped_early {
             let eval = evaluate(&model, &valid_tokens, EVAL_STREAMS, config.seq_len, device)?;
-            run.log(step, &[("valid_loss", eval.loss), ("valid_bpc", eval.bpc)])?;
-            let line = format!(
+            progress.println(&format!(
                 "step {step}: valid {:.4} bpc ({:.4} nats), {:.0} s",
                 eval.bpc,
                 eval.loss,
-                run.elapsed()
-            );
-            progress.println(&line);
-            let mut sidecar = Sidecar::new(APP, step, epoch, config.seed, &config)?;
-            sidecar.metrics.insert("valid_bpc".into(), eval.bpc);
-            if eval.bpc < info.best_valid_bpc {
-                info.best_valid_bpc = eval.bpc;
-                sidecar.extra = serde_json::to_value(&info)?;
-                checkpoint::save(&run.checkpoint("best"), &vs, None, &sidecar)?;
-            }
-            sidecar.extra = serde_json::to_value(&info)?;
-            checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
+                session.elapsed()
+            ));
+            let saved = State::model(&info)?.with_tensor("hidden.h", &state.h);
+            let saved = match &state.c {
+                Some(c) => saved.with_tensor("hidden.c", c),
+                None => saved,
+            };
+            let metrics = [("valid_loss", eval.loss), ("valid_bpc", eval.bpc)];
+            session.checkpoint(&vs, &opt, &metrics, saved)?;
             if config.sample_length > 0 {
-                write_sample(&model, &vocab, &config, step, run.dir(), device)?;
+                write_sample(&model, &vocab, &config, step, session.dir(), device)?;
             }
-            run.plot()?;
             window_started = (Instant::now(), 0);
         }
         if stopped_early {
@@ -367,18 +354,26 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         }
     }
     progress.finish();
+    let best_valid_bpc = session.best().unwrap_or(f64::NAN);
     println!(
-        "best valid {:.4} bpc after {step} steps, {:.0} s; run in {}",
-        info.best_valid_bpc,
-        run.elapsed(),
-        run.dir().display()
+        "best valid {best_valid_bpc:.4} bpc after {} steps, {:.0} s; run in {}",
+        session.step(),
+        session.elapsed(),
+        session.dir().display()
     );
     Ok(Summary {
-        dir: run.dir().to_path_buf(),
-        steps: step,
-        best_valid_bpc: info.best_valid_bpc,
+        dir: session.dir().to_path_buf(),
+        steps: session.step(),
+        best_valid_bpc,
         stopped_early,
     })
+}
+
+/// The hidden state carried into the next window, as the last checkpoint saved it.
+fn restore_hidden(saved: &State, lstm: bool, device: Device) -> Result<RecurrentState> {
+    let h = saved.tensor("hidden.h", device)?;
+    let c = if lstm { Some(saved.tensor("hidden.c", device)?) } else { None };
+    Ok(RecurrentState { h, c })
 }
 
 /// One update of truncated backpropagation through time: the window `x` (targets `y`, both
@@ -392,9 +387,9 @@ pub fn update(
     opt: &mut Optimizer,
     x: &Tensor,
     y: &Tensor,
-    state: &State,
+    state: &RecurrentState,
     clip: f64,
-) -> (f64, f64, State) {
+) -> (f64, f64, RecurrentState) {
     let (logits, next) = model.forward(x, Some(state), true);
     let vocab = logits.size()[2];
     let loss = logits.view([-1, vocab]).cross_entropy_for_logits(&y.reshape([-1]));

@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 use cnn_classifier::model::ModelKind;
 use cnn_classifier::train::{self, RunOptions, TrainConfig};
 use cnn_classifier::{bench, predict, report};
-use dl_core::cli::{OptimizerArgs, RunArgs};
 use dl_core::device::DeviceSpec;
+use harness::cli::{OptimizerArgs, RunArgs};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -168,17 +168,17 @@ impl ScheduleArgs {
 }
 
 fn main() {
-    dl_core::cli::main(run);
+    harness::cli::main(run);
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let common = &args.run;
-            dl_core::cli::init(common.quiet);
+            harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
             let config: TrainConfig =
-                dl_core::config::resolve(common.config.as_deref(), &overrides)?;
+                harness::config::resolve(common.config.as_deref(), &overrides)?;
             let options = RunOptions {
                 device: common.device.resolve()?,
                 out: common.out.clone(),
@@ -190,7 +190,7 @@ fn run(cli: Cli) -> Result<()> {
             train::train(config, &options)?;
         }
         Command::Eval { checkpoint, split, png, common } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             let device = common.device.resolve()?;
             let trained = train::load(&checkpoint, device)?;
             let source: cnn_classifier::data::Source = trained.config.dataset.parse()?;
@@ -222,7 +222,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", png.display());
         }
         Command::Predict { images, checkpoint, top, preprocess, common } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             let device = common.device.resolve()?;
             let trained = train::load(&checkpoint, device)?;
             let mut failed = 0;
@@ -246,13 +246,13 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Filters { checkpoint, png } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             let trained = train::load(&checkpoint, tch::Device::Cpu)?;
             let n = report::save_filters(&trained, &png)?;
             println!("wrote {} ({n} filters of the first convolution)", png.display());
         }
         Command::Demo { epochs, device } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             let device = device.resolve()?;
             let config = TrainConfig { epochs, ..TrainConfig::default() };
             let options = RunOptions {
@@ -278,7 +278,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("first-layer filters in {}", png.display());
         }
         Command::Bench { device, threads, warmup, steps } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
             let device = device.resolve()?;
             let (inference, training) =
@@ -339,7 +339,7 @@ mod tests {
         .unwrap();
         let Command::Train(args) = cli.command else { panic!("not train") };
         let overrides = args.run.overrides(&args);
-        let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
+        let config: TrainConfig = harness::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.dataset, "fashion-mnist");
         assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.001));
         assert_eq!(config.schedule, train::LrSchedule::Cosine { warmup_epochs: 1 });

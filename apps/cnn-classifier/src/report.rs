@@ -43,7 +43,7 @@ pub fn save_confusion(
 ) -> Result<()> {
     let values: Vec<Vec<f64>> =
         eval.confusion.iter().map(|r| r.iter().map(|v| *v as f64).collect()).collect();
-    dl_core::plot::heatmap(
+    harness::plot::heatmap(
         path,
         title,
         ("true class", "predicted class"),
@@ -61,6 +61,6 @@ pub fn save_filters(trained: &Trained, path: &Path) -> Result<usize> {
         .first_filters()
         .context("the mlp has no convolutional filters; train a cnn or resnet")?;
     let n = filters.size()[0] as usize;
-    dl_core::plot::image_grid(path, &filters.detach(), 8, 8)?;
+    harness::plot::image_grid(path, &filters.detach(), 8, 8)?;
     Ok(n)
 }

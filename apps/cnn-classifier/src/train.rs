@@ -6,13 +6,12 @@ use crate::model::{ModelKind, Net, Shape};
 use crate::APP;
 use anyhow::{bail, Context, Result};
 use datasets::batch::Batches;
-use dl_core::checkpoint::{self, Sidecar};
-use dl_core::device::{seed_all, seed_step};
+use dl_core::checkpoint;
+use dl_core::device::seed_step;
 use dl_core::metrics::{correct, Mean};
 use dl_core::nn::ModuleT;
 use dl_core::optim::{Optimizer, OptimizerConfig, Schedule};
-use dl_core::progress::Progress;
-use dl_core::run::{Deadline, Run};
+use harness::session::{Goal, Session, State, TrainingConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -133,12 +132,6 @@ pub struct ModelInfo {
     pub classes: Vec<String>,
     /// Input normalisation.
     pub norm: Normalization,
-    /// Batches already done in the epoch the checkpoint was taken in (for `--resume`).
-    #[serde(default)]
-    pub batch_in_epoch: u64,
-    /// Best validation accuracy so far.
-    #[serde(default)]
-    pub best_valid_acc: f64,
 }
 
 /// A trained network, ready to use.
@@ -235,42 +228,49 @@ pub struct Summary {
     pub stopped_early: bool,
 }
 
+impl TrainingConfig for TrainConfig {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// Where a run stopped inside an epoch (the last checkpoint's training state).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct Position {
+    /// Batches already done in the epoch the checkpoint was taken in.
+    batch_in_epoch: u64,
+}
+
 /// Trains a network: a new run from `config`, or the run in `options.resume` from its last
-/// checkpoint (with its own saved configuration).
+/// checkpoint (with its own saved configuration), continuing exactly where it stopped.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     if options.resume.is_none() {
         config.validate()?;
     }
-    let (config, mut run, resume_from) =
-        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
-    let device = options.device;
-    seed_all(config.seed);
-    let source: Source = config.dataset.parse()?;
-    let data = Data::load(&source, &options.data_dir, config.valid_size)?;
+    let run_options = harness::run::RunOptions {
+        device: options.device,
+        out: options.out.clone(),
+        resume: options.resume.clone(),
+        max_minutes: options.max_minutes,
+        quiet: options.quiet,
+    };
+    let mut session = Session::start(APP, config, &run_options, Goal::Max("valid_acc"))?;
+    let (config, device) = (session.config().clone(), session.device());
+    let data = Data::load(&config.dataset.parse()?, &options.data_dir, config.valid_size)?;
     let [channels, height, width] = data.train.image_shape();
     let shape = Shape { channels, height, width, classes: data.train.classes.len() as i64 };
     let norm = Normalization::of(&data.train.images);
+    let info = ModelInfo { shape, classes: data.train.classes.clone(), norm: norm.clone() };
 
     let mut vs = VarStore::new(device);
     let net = Net::new(&vs.root(), config.model, shape)?;
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
+    let mut position = Position::default();
+    if let Some(saved) = session.restore(&mut vs, &mut opt)? {
+        position = saved.values_as()?;
+    }
     let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
     let schedule = config.schedule.per_step(steps_per_epoch, config.epochs);
-    let mut info = ModelInfo {
-        shape,
-        classes: data.train.classes.clone(),
-        norm: norm.clone(),
-        batch_in_epoch: 0,
-        best_valid_acc: 0.0,
-    };
-    let (mut step, mut epoch) = (0u64, 0u64);
-    if let Some(last) = &resume_from {
-        let sidecar = checkpoint::load(last, APP, &mut vs, Some(&mut opt))?;
-        info = serde_json::from_value(sidecar.extra)
-            .context("the last checkpoint has no model description")?;
-        (step, epoch) = (sidecar.step, sidecar.epoch);
-        tracing::info!("resuming {} at epoch {} (step {step})", run.dir().display(), epoch + 1);
-    }
     tracing::info!(
         "{} on {}: {} train / {} valid / {} test images of {channels}x{height}x{width}, {} classes, {} parameters, {device:?}",
         config.model,
@@ -282,54 +282,49 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>()
     );
 
-    let deadline = Deadline::after_minutes(options.max_minutes)?;
     let mut stopped_early = false;
-    while epoch < config.epochs && !stopped_early {
-        let started = Instant::now();
-        let skip = std::mem::take(&mut info.batch_in_epoch);
+    while session.epoch() < config.epochs && !stopped_early {
+        let (epoch, started) = (session.epoch(), Instant::now());
+        let skip = std::mem::take(&mut position.batch_in_epoch);
+        let images_and_labels = [&data.train.images, &data.train.labels];
         let batches = Batches::new(
-            &[&data.train.images, &data.train.labels],
+            &images_and_labels,
             config.batch_size,
             Some((config.seed, epoch)),
             false,
             device,
         )?
         .skip_batches(skip as usize);
-        let mut progress = Progress::new(
-            &format!("epoch {}/{}", epoch + 1, config.epochs),
-            steps_per_epoch - skip,
-            "batches",
-            options.quiet,
-        );
+        let label = format!("epoch {}/{}", epoch + 1, config.epochs);
+        let mut progress = session.progress(&label, steps_per_epoch - skip, "batches");
         let (mut epoch_loss, mut window_loss) = (Mean::default(), Mean::default());
-        let (mut right, mut seen) = (0i64, 0i64);
-        let mut done = skip;
+        let (mut right, mut seen, mut done) = (0i64, 0i64, skip);
         for batch in batches {
+            let step = session.step();
             seed_step(config.seed, step);
             let x = batch[0].to_kind(Kind::Float) / 255.0;
             let x = if config.augment { data::augment(&x, data.flips_keep_label) } else { x };
-            let logits = net.forward_t(&norm.apply(&x), true);
+            let logits = net.forward_t(&norm.apply(&x), true); // [batch, classes]
             let loss = logits.cross_entropy_for_logits(&batch[1]);
             opt.set_lr(schedule.lr(config.optimizer.lr(), step));
             opt.zero_grad();
             loss.backward();
             opt.step();
-            step += 1;
+            session.advance();
             done += 1;
+
             let n = batch[1].size()[0];
             let value = loss.double_value(&[]);
             epoch_loss.add(value, n as f64);
             window_loss.add(value, n as f64);
-            right += correct(&logits, &batch[1]);
-            seen += n;
+            (right, seen) = (right + correct(&logits, &batch[1]), seen + n);
             progress.inc(1, &format!("loss {:.4}", window_loss.value()));
-            if step % config.log_every == 0 {
-                run.log(step, &[("train_loss", window_loss.value()), ("lr", opt.lr())])?;
+            if session.step() % config.log_every == 0 {
+                session.log(&[("train_loss", window_loss.value()), ("lr", opt.lr())])?;
                 window_loss = Mean::default();
             }
-            if deadline.expired() && done < steps_per_epoch {
-                stopped_early = true;
-                info.batch_in_epoch = done;
+            if session.expired() && done < steps_per_epoch {
+                (stopped_early, position.batch_in_epoch) = (true, done);
                 break;
             }
         }
@@ -338,63 +333,46 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         let valid = evaluate(&net, &data.valid, &norm, config.eval_batch_size, device)?;
         let test = evaluate(&net, &data.test, &norm, config.eval_batch_size, device)?;
         if !stopped_early {
-            epoch += 1;
+            session.end_epoch();
         }
         let images_per_s = seen as f64 / seconds;
-        run.log(
-            step,
-            &[
-                ("epoch", epoch as f64),
-                ("train_loss", epoch_loss.value()),
-                ("train_acc", right as f64 / seen.max(1) as f64),
-                ("valid_loss", valid.loss),
-                ("valid_acc", valid.accuracy),
-                ("test_loss", test.loss),
-                ("test_acc", test.accuracy),
-                ("epoch_seconds", seconds),
-                ("images_per_s", images_per_s),
-            ],
-        )?;
         println!(
-            "epoch {epoch:>2}{}: train loss {:.4}, valid acc {:.2}%, test acc {:.2}%, {seconds:.1} s ({images_per_s:.0} images/s)",
+            "epoch {:>2}{}: train loss {:.4}, valid acc {:.2}%, test acc {:.2}%, {seconds:.1} s ({images_per_s:.0} images/s)",
+            session.epoch(),
             if stopped_early { " (stopped early)" } else { "" },
             epoch_loss.value(),
             100.0 * valid.accuracy,
             100.0 * test.accuracy
         );
-        let mut sidecar = Sidecar::new(APP, step, epoch, config.seed, &config)?;
-        sidecar.metrics.extend([
-            ("valid_acc".to_string(), valid.accuracy),
-            ("test_acc".to_string(), test.accuracy),
-        ]);
-        if valid.accuracy > info.best_valid_acc {
-            info.best_valid_acc = valid.accuracy;
-            sidecar.extra = serde_json::to_value(&info)?;
-            checkpoint::save(&run.checkpoint("best"), &vs, None, &sidecar)?;
-        }
-        sidecar.extra = serde_json::to_value(&info)?;
-        checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
-        run.plot()?;
+        let metrics = [
+            ("epoch", session.epoch() as f64),
+            ("train_loss", epoch_loss.value()),
+            ("train_acc", right as f64 / seen.max(1) as f64),
+            ("valid_loss", valid.loss),
+            ("valid_acc", valid.accuracy),
+            ("test_loss", test.loss),
+            ("test_acc", test.accuracy),
+            ("epoch_seconds", seconds),
+            ("images_per_s", images_per_s),
+        ];
+        let state = State::model(&info)?.with_values(&position)?;
+        session.checkpoint(&vs, &opt, &metrics, state)?;
     }
 
     // The result of a run is its best checkpoint (by validation accuracy) on the test set.
-    let best = run.checkpoint("best");
-    let test_acc = if checkpoint::Paths::of(&best).sidecar.exists() {
-        let trained = load(&best, device)?;
-        evaluate(&trained.net, &data.test, &norm, config.eval_batch_size, device)?.accuracy
-    } else {
-        f64::NAN
-    };
+    let best = load(session.dir(), device)?;
+    let test_acc = evaluate(&best.net, &data.test, &norm, config.eval_batch_size, device)?.accuracy;
+    let best_valid_acc = session.best().unwrap_or(f64::NAN);
     println!(
         "best valid accuracy {:.2}%, its test accuracy {:.2}%; run in {}",
-        100.0 * info.best_valid_acc,
+        100.0 * best_valid_acc,
         100.0 * test_acc,
-        run.dir().display()
+        session.dir().display()
     );
     Ok(Summary {
-        dir: run.dir().to_path_buf(),
-        epochs: epoch,
-        best_valid_acc: info.best_valid_acc,
+        dir: session.dir().to_path_buf(),
+        epochs: session.epoch(),
+        best_valid_acc,
         test_acc,
         stopped_early,
     })

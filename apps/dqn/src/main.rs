@@ -3,12 +3,12 @@
 
 use anyhow::{ensure, Result};
 use clap::{Parser, Subcommand};
-use dl_core::cli::RunArgs;
 use dl_core::device::DeviceSpec;
 use dqn::agent::Loss;
 use dqn::env::Backend;
 use dqn::train::{self, RunOptions, TrainConfig};
 use dqn::{bench, render};
+use harness::cli::RunArgs;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -197,8 +197,8 @@ struct TrainArgs {
 }
 
 fn main() {
-    dl_core::cli::main(|cli: Cli| {
-        dl_core::cli::init(matches!(&cli.command, Command::Train(a) if a.run.quiet));
+    harness::cli::main(|cli: Cli| {
+        harness::cli::init(matches!(&cli.command, Command::Train(a) if a.run.quiet));
         run(cli)
     });
 }
@@ -207,13 +207,13 @@ fn main() {
 fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     let overrides = args.run.overrides(args);
     // The environment picks the defaults, so find it first (flag, else file, else cartpole).
-    let probe: TrainConfig = dl_core::config::resolve_from(
+    let probe: TrainConfig = harness::config::resolve_from(
         &TrainConfig::classic("cartpole"),
         args.run.config.as_deref(),
         &overrides,
     )?;
     let defaults = TrainConfig::defaults_for(&probe.env)?;
-    Ok(dl_core::config::resolve_from(&defaults, args.run.config.as_deref(), &overrides)?)
+    Ok(harness::config::resolve_from(&defaults, args.run.config.as_deref(), &overrides)?)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -284,8 +284,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Curves { runs, metric, out } => {
-            let axis = dl_core::plot::Axis::Step("environment steps");
-            dl_core::plot::run_curves(&runs, &metric, axis, false, &out)?;
+            let axis = harness::plot::Axis::Step("environment steps");
+            harness::plot::run_curves(&runs, &metric, axis, false, &out)?;
             println!("wrote {}", out.display());
             Ok(())
         }

@@ -14,8 +14,8 @@ use dl_core::checkpoint::{self, Sidecar};
 use dl_core::device::{rng, seed_all, seed_step};
 use dl_core::metrics::Mean;
 use dl_core::optim::{Optimizer, OptimizerConfig};
-use dl_core::progress::Progress;
-use dl_core::run::{Deadline, Run};
+use harness::progress::Progress;
+use harness::run::{Deadline, Run};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -202,7 +202,7 @@ impl TrainConfig {
 }
 
 /// Where and how a run goes (shared by every app).
-pub use dl_core::run::RunOptions;
+pub use harness::run::RunOptions;
 
 /// The state besides the weights that a checkpoint carries (the sidecar's `extra`).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! `bench`: the fixed training step on synthetic sentences, so the same step can be
+//! `bench`: a fixed translator training step on synthetic sentences, so the same step can be
 //! timed in PyTorch on the same machine (`tools/bench/seq2seq.py`).
 //!
 //! Vocabularies of 8000; encoder Embedding(8000, 256) → bidirectional GRU of 256; decoder
@@ -67,7 +67,7 @@ pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64>
                 .collect()
         })
         .collect();
-    // Every batch padded to the full 20 positions, as the fixed shapes say.
+    // Every batch padded to the full 20 positions: the bench's fixed shapes.
     let padded: Vec<data::Batch> = batches
         .iter()
         .map(|b| {

@@ -3,10 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use dl_core::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
 use dl_core::optim::StepSchedule;
+use harness::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use seq2seq::bench;
 use seq2seq::data::{self, Direction, Example};
 use seq2seq::lexicon::Lexicon;
@@ -95,7 +95,7 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: DeviceSpec,
     },
-    /// Time the fixed training step (biGRU 256 encoder, GRU 512 Bahdanau decoder).
+    /// Time a fixed training step (biGRU 256 encoder, GRU 512 Bahdanau decoder).
     Bench {
         /// Device: auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "auto")]
@@ -302,7 +302,7 @@ struct TrainArgs {
 }
 
 fn main() {
-    dl_core::cli::main(run);
+    harness::cli::main(run);
 }
 
 fn print_translation(source: &str, t: &train::Translation) {
@@ -313,15 +313,15 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let common = &args.run;
-            dl_core::cli::init(common.quiet);
+            harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
             let config: TrainConfig =
-                dl_core::config::resolve(common.config.as_deref(), &overrides)?;
+                harness::config::resolve(common.config.as_deref(), &overrides)?;
             let options = common.options()?;
             train::train(config, &options)?;
         }
         Command::Translate { checkpoint, sentences, decoding, unknown, attention_png, device } => {
-            dl_core::cli::init(true);
+            harness::cli::init(true);
             let decoding = decoding.decoding()?;
             let mut translator = train::load_ensemble(&checkpoint, device.resolve()?)?;
             unknown.apply(&mut translator)?;
@@ -342,7 +342,7 @@ fn run(cli: Cli) -> Result<()> {
             translate_stdin(&translator, decoding)?;
         }
         Command::Eval { checkpoint, pairs, split, beam, alpha, examples, unknown, device } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(beam >= 1, "--beam must be at least 1");
             let mut translator = train::load_ensemble(&checkpoint, device.resolve()?)?;
             unknown.apply(&mut translator)?;
@@ -377,7 +377,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Average { checkpoint, out } => {
-            dl_core::cli::init(true);
+            harness::cli::init(true);
             anyhow::ensure!(
                 out.extension().is_some_and(|e| e == "safetensors"),
                 "--out must name a .safetensors file, got {}",
@@ -387,7 +387,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("averaged {n} checkpoints into {}", out.display());
         }
         Command::Demo { seconds, device } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             let device = device.resolve()?;
             let config = TrainConfig {
@@ -418,7 +418,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench { device, threads, warmup, steps } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
             let device = device.resolve()?;
             let tokens_per_s =
@@ -492,7 +492,7 @@ fn write_attention(path: &std::path::Path, t: &train::Translation) -> Result<()>
     let values: Vec<Vec<f64>> =
         t.hypothesis.attention.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
     let rows = rows.into_iter().take(values.len()).collect::<Vec<_>>();
-    dl_core::plot::heatmap(
+    harness::plot::heatmap(
         path,
         "attention",
         ("translation", "source"),
@@ -536,7 +536,7 @@ mod tests {
         .unwrap();
         let Command::Train(args) = cli.command else { panic!("not train") };
         let overrides = args.run.overrides(&args);
-        let config: TrainConfig = dl_core::config::resolve(None, &overrides).unwrap();
+        let config: TrainConfig = harness::config::resolve(None, &overrides).unwrap();
         assert_eq!(config.attention, AttentionKind::Luong);
         assert_eq!(config.tokenizer, TokenizerKind::Bpe);
         assert!(!config.dictionary);

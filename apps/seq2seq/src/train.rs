@@ -10,13 +10,12 @@ use crate::model::{AttentionKind, ModelSpec, Seq2Seq};
 use crate::tokenize::{TokenizerKind, Vocab, EOS, PAD, SPECIALS, UNK};
 use crate::APP;
 use anyhow::{bail, Context, Result};
-use dl_core::checkpoint::{self, Sidecar};
-use dl_core::device::{seed_all, seed_step};
+use dl_core::checkpoint;
+use dl_core::device::seed_step;
 use dl_core::metrics::Mean;
 use dl_core::nn::CellKind;
 use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
-use dl_core::progress::Progress;
-use dl_core::run::{Deadline, Run};
+use harness::session::{Goal, Session, State, TrainingConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -210,12 +209,6 @@ pub struct ModelInfo {
     pub src_tokenizer: String,
     /// The target language's tokenizer (JSON).
     pub tgt_tokenizer: String,
-    /// Best validation BLEU (greedy) so far.
-    pub best_valid_bleu: f64,
-    /// Batches of the current epoch already trained when `--max-minutes` stopped the run
-    /// inside it (0 at an epoch's end); `--resume` goes on from the next one.
-    #[serde(default)]
-    pub batch_in_epoch: usize,
 }
 
 impl ModelInfo {
@@ -582,7 +575,7 @@ pub fn token_loss(
 }
 
 /// Where and how a run goes (shared by every app).
-pub use dl_core::run::RunOptions;
+pub use harness::run::RunOptions;
 
 /// The outcome of a training run.
 #[derive(Clone, Debug, PartialEq)]
@@ -713,28 +706,34 @@ pub fn update(
     (loss.double_value(&[]), norm)
 }
 
+impl TrainingConfig for TrainConfig {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// Where a run stopped, besides its weights and optimizer (the last checkpoint's state).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Position {
+    /// Batches of the current epoch already trained when `--max-minutes` stopped the run
+    /// inside it (0 at an epoch's end); `--resume` goes on from the next one.
+    batch_in_epoch: usize,
+    /// The generator of scheduled sampling's coin flips.
+    rng: ChaCha8Rng,
+}
+
 /// Trains a model: a new run from `config`, or the run in `options.resume` from its last
-/// checkpoint (with its own saved configuration and tokenizers).
+/// checkpoint (with its own saved configuration and tokenizers), continuing exactly.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
-    let config = match &options.resume {
-        Some(dir) => Run::read_config(dir)?,
-        None => {
-            config.validate()?;
-            config
-        }
-    };
-    let saved_info = match &options.resume {
-        Some(dir) => {
-            let last = dir.join("checkpoints").join("last.safetensors");
-            let sidecar = checkpoint::read_sidecar(&last, APP)?;
-            Some(
-                serde_json::from_value::<ModelInfo>(sidecar.extra)
-                    .context("the last checkpoint has no model description")?,
-            )
-        }
+    let config = Session::configuration(config, options)?;
+    if options.resume.is_none() {
+        config.validate()?;
+    }
+    let saved: Option<ModelInfo> = match &options.resume {
+        Some(dir) => harness::session::last_model(dir, APP)?,
         None => None,
     };
-    let data = prepare(&config, saved_info.as_ref())?;
+    let data = prepare(&config, saved.as_ref())?;
     let dictionary = data.train.len() - data.sentences;
     let epoch_batches = |config: &TrainConfig, epoch| {
         let examples = data::epoch_examples(
@@ -751,10 +750,8 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let steps_per_epoch = epoch_batches(&config, 0).len();
     let schedule = config.schedule.over(total_steps)?;
 
-    let (config, mut run, resume_from) =
-        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
-    let device = options.device;
-    seed_all(config.seed);
+    let mut session = Session::start(APP, config, options, Goal::Max("valid_bleu"))?;
+    let (config, device) = (session.config().clone(), session.device());
     let spec = ModelSpec {
         cell: config.cell,
         src_vocab: data.src.size(),
@@ -769,29 +766,25 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         readout: config.readout,
         tie_embeddings: config.tie_embeddings,
     };
-    let mut vs = VarStore::new(device);
-    let model = Seq2Seq::new(&vs.root(), spec);
-    let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
-    let mut info = ModelInfo {
+    let info = ModelInfo {
         spec,
         direction: config.direction,
         src_tokenizer: data.src.to_json(),
         tgt_tokenizer: data.tgt.to_json(),
-        best_valid_bleu: f64::NEG_INFINITY,
-        batch_in_epoch: 0,
     };
-    let (mut epoch, mut step) = (0u64, 0u64);
-    if let Some(last) = &resume_from {
-        let sidecar = checkpoint::load(last, APP, &mut vs, Some(&mut opt))?;
-        info = serde_json::from_value(sidecar.extra)
-            .context("the last checkpoint has no model description")?;
-        (epoch, step) = (sidecar.epoch, sidecar.step);
-        tracing::info!("resuming {} after epoch {epoch}", run.dir().display());
-    } else {
-        for (name, vocab) in [("tokenizer-src.json", &data.src), ("tokenizer-tgt.json", &data.tgt)]
-        {
-            dl_core::fs::write_atomic(&run.dir().join(name), vocab.to_json().as_bytes())
-                .with_context(|| format!("writing {name}"))?;
+    let mut vs = VarStore::new(device);
+    let model = Seq2Seq::new(&vs.root(), spec);
+    let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
+    let mut position = Position { batch_in_epoch: 0, rng: ChaCha8Rng::seed_from_u64(config.seed) };
+    match session.restore(&mut vs, &mut opt)? {
+        Some(saved) => position = saved.values_as()?,
+        None => {
+            for (name, vocab) in
+                [("tokenizer-src.json", &data.src), ("tokenizer-tgt.json", &data.tgt)]
+            {
+                dl_core::fs::write_atomic(&session.dir().join(name), vocab.to_json().as_bytes())
+                    .with_context(|| format!("writing {name}"))?;
+            }
         }
     }
     tracing::info!(
@@ -805,42 +798,39 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         Seq2Seq::parameters(spec)
     );
 
-    let deadline = Deadline::after_minutes(options.max_minutes)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(step));
     let mut stopped_early = false;
     let mut valid_loss_at_best = f64::NAN;
-    while epoch < config.epochs && !stopped_early {
+    while session.epoch() < config.epochs && !stopped_early {
+        let epoch = session.epoch();
         let batches = epoch_batches(&config, epoch);
-        let skip = std::mem::take(&mut info.batch_in_epoch).min(batches.len());
-        let mut progress = Progress::new(
-            &format!("epoch {}", epoch + 1),
-            (batches.len() - skip) as u64,
-            "batches",
-            options.quiet,
-        );
+        let skip = std::mem::take(&mut position.batch_in_epoch).min(batches.len());
+        let label = format!("epoch {}", epoch + 1);
+        let mut progress = session.progress(&label, (batches.len() - skip) as u64, "batches");
         let mut window = Mean::default();
         let mut batches_done = skip;
         for indices in &batches[skip..] {
+            let step = session.step();
             seed_step(config.seed, step);
             let examples: Vec<&Tokenized> = indices.iter().map(|&i| &data.train[i]).collect();
             let batch = data::batch(&examples, device);
             opt.set_lr(schedule.lr(config.optimizer.lr(), step));
-            let (loss, norm) = update(&model, &mut opt, &batch, &config, &mut rng);
+            let (loss, norm) = update(&model, &mut opt, &batch, &config, &mut position.rng);
             if !loss.is_finite() {
                 bail!("the training loss became {loss} at step {step}: lower the learning rate");
             }
-            step += 1;
+            session.advance();
             batches_done += 1;
             window.add(loss, 1.0);
             progress.inc(1, &format!("loss {:.3}", window.value()));
-            if step % config.log_every == 0 {
-                run.log(
-                    step,
-                    &[("train_loss", window.value()), ("lr", opt.lr()), ("grad_norm", norm)],
-                )?;
+            if session.step() % config.log_every == 0 {
+                session.log(&[
+                    ("train_loss", window.value()),
+                    ("lr", opt.lr()),
+                    ("grad_norm", norm),
+                ])?;
                 window = Mean::default();
             }
-            if deadline.expired() {
+            if session.expired() {
                 break;
             }
         }
@@ -852,13 +842,14 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
                 batches.len(),
                 epoch + 1
             );
-            info.batch_in_epoch = batches_done;
+            position.batch_in_epoch = batches_done;
             batches_done as f64 / batches.len() as f64
         } else {
-            epoch += 1;
+            session.end_epoch();
             0.0
         };
-        stopped_early = deadline.expired() && epoch < config.epochs;
+        let epoch = session.epoch();
+        stopped_early = session.expired() && epoch < config.epochs;
         let valid_loss = loss_on(&[&model], &data.valid, 64, device);
         // The model alone chooses the best checkpoint: no dictionary for unknown words.
         let (bleu, translations) = bleu_on(
@@ -870,55 +861,45 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             Decoding::GREEDY,
             device,
         );
-        run.log(
-            step,
-            &[
-                ("valid_loss", valid_loss),
-                ("valid_bleu", bleu.score),
-                ("epoch", epoch as f64 + progress_in_epoch),
-            ],
-        )?;
-        let label = match info.batch_in_epoch {
+        let label = match position.batch_in_epoch {
             0 => format!("epoch {epoch}"),
             done => format!("epoch {} (stopped after batch {done})", epoch + 1),
         };
         println!(
             "{label}: valid loss {valid_loss:.3}, BLEU {:.2} (greedy), {:.0} s",
             bleu.score,
-            run.elapsed()
+            session.elapsed()
         );
         if let (Some(t), Some(e)) = (translations.first(), data.corpus.valid.first()) {
             tracing::info!("  {} => {} (reference: {})", e.source, t.text, e.target);
         }
-        let mut sidecar = Sidecar::new(APP, step, epoch, config.seed, &config)?;
-        sidecar.metrics.insert("valid_loss".into(), valid_loss);
-        sidecar.metrics.insert("valid_bleu".into(), bleu.score);
-        if bleu.score > info.best_valid_bleu {
-            info.best_valid_bleu = bleu.score;
+        let metrics = [
+            ("valid_loss", valid_loss),
+            ("valid_bleu", bleu.score),
+            ("epoch", epoch as f64 + progress_in_epoch),
+        ];
+        let state = State::model(&info)?.with_values(&position)?;
+        if session.checkpoint(&vs, &opt, &metrics, state)? {
             valid_loss_at_best = valid_loss;
-            sidecar.extra = serde_json::to_value(&info)?;
-            checkpoint::save(&run.checkpoint("best"), &vs, None, &sidecar)?;
         }
-        sidecar.extra = serde_json::to_value(&info)?;
-        checkpoint::save(&run.checkpoint("last"), &vs, Some(&opt), &sidecar)?;
-        if config.keep_last_epochs > 0 && info.batch_in_epoch == 0 {
-            checkpoint::save(&run.checkpoint(&format!("epoch-{epoch}")), &vs, None, &sidecar)?;
+        if config.keep_last_epochs > 0 && position.batch_in_epoch == 0 {
+            session.save_weights(&format!("epoch-{epoch}"), &vs, &info)?;
             if let Some(old) = epoch.checked_sub(config.keep_last_epochs).filter(|&e| e > 0) {
-                remove_checkpoint(&run.checkpoint(&format!("epoch-{old}")))?;
+                remove_checkpoint(&session.checkpoint_path(&format!("epoch-{old}")))?;
             }
         }
-        run.plot()?;
     }
+    let best_valid_bleu = session.best().unwrap_or(f64::NAN);
     println!(
-        "best valid BLEU {:.2} (greedy) after {epoch} epochs, {:.0} s; run in {}",
-        info.best_valid_bleu,
-        run.elapsed(),
-        run.dir().display()
+        "best valid BLEU {best_valid_bleu:.2} (greedy) after {} epochs, {:.0} s; run in {}",
+        session.epoch(),
+        session.elapsed(),
+        session.dir().display()
     );
     Ok(Summary {
-        dir: run.dir().to_path_buf(),
-        epochs: epoch,
-        best_valid_bleu: info.best_valid_bleu,
+        dir: session.dir().to_path_buf(),
+        epochs: session.epoch(),
+        best_valid_bleu,
         valid_loss: valid_loss_at_best,
         stopped_early,
     })

@@ -1,4 +1,4 @@
-//! `bench`: the fixed style-transfer iteration, so the same step can be timed in
+//! `bench`: a fixed style-transfer iteration, so the same step can be timed in
 //! PyTorch on the same machine (`tools/bench/style_transfer.py`).
 //!
 //! VGG19 features with random frozen Kaiming-normal weights (no download needed), a `1x3xSxS`

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use dl_core::device::DeviceSpec;
-use dl_core::plot::{self, Axis, Series};
+use harness::plot::{self, Axis, Series};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -70,7 +70,7 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Time the fixed iteration (random VGG19, Adam on a 256x256 image).
+    /// Time a fixed iteration (random VGG19, Adam on a 256x256 image).
     Bench {
         /// Device: auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "auto")]
@@ -248,21 +248,21 @@ fn parse_style(spec: &str) -> Result<Style> {
 }
 
 fn main() {
-    dl_core::cli::main(run);
+    harness::cli::main(run);
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => {
-            dl_core::cli::init(args.quiet);
+            harness::cli::init(args.quiet);
             stylise(*args)?;
         }
         Command::Dream(args) => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             dream_on(*args)?;
         }
         Command::Inspect { image, out_dir, net } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             inspect(&image, &out_dir, &net)?;
         }
         Command::Curves { runs, metric, iterations, out } => {
@@ -274,7 +274,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", out.display());
         }
         Command::Demo { size, iterations, out, net } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             let args = RunArgs::parse_from([
                 "run".to_string(),
                 "--size".into(),
@@ -287,7 +287,7 @@ fn run(cli: Cli) -> Result<()> {
             stylise(RunArgs { net, ..args })?;
         }
         Command::Bench { device, threads, size, warmup, iterations } => {
-            dl_core::cli::init(false);
+            harness::cli::init(false);
             anyhow::ensure!(
                 threads > 0 && iterations > 0 && (32..=2048).contains(&size),
                 "--threads and --iterations must be at least 1, --size within 32..=2048"
@@ -383,7 +383,7 @@ fn stylise(args: RunArgs) -> Result<()> {
         weights: args.net.weights.as_ref().map_or("fetched".into(), |p| p.display().to_string()),
         settings: settings.clone(),
     };
-    let mut run = dl_core::run::Run::create(APP, args.run_dir.as_deref(), &record)?;
+    let mut run = harness::run::Run::create(APP, args.run_dir.as_deref(), &record)?;
     let out = args.out.clone().unwrap_or_else(|| run.dir().join("result.png"));
     let styles: Vec<(Tensor, f64)> = style_images
         .iter()
@@ -401,7 +401,7 @@ fn stylise(args: RunArgs) -> Result<()> {
     );
     let started = Instant::now();
     let mut history: Vec<Iteration> = Vec::new();
-    let mut progress = dl_core::progress::Progress::new(
+    let mut progress = harness::progress::Progress::new(
         "transfer",
         settings.iterations as u64,
         "iterations",

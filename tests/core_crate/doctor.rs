@@ -1,6 +1,7 @@
 //! `dl doctor` on this machine: it must find the libtorch it was built against and compute.
 
-use dl_core::doctor::{Report, EXPECTED_LIBTORCH};
+use harness::doctor::{Report, EXPECTED_LIBTORCH};
+use integration_tests::bin;
 
 #[test]
 fn the_report_finds_libtorch_and_a_working_cpu() {
@@ -17,12 +18,12 @@ fn the_report_finds_libtorch_and_a_working_cpu() {
 
 #[test]
 fn the_binary_prints_the_report_and_exits_cleanly() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dl")).arg("doctor").output().unwrap();
+    let out = bin("dl").arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains(&format!("libtorch        {EXPECTED_LIBTORCH}")), "{text}");
     assert!(text.contains("matmul + backward on cpu: ok"), "{text}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dl")).arg("docter").output().unwrap();
+    let out = bin("dl").arg("docter").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
 }

@@ -1,6 +1,6 @@
 //! IDX, CIFAR-10, HDF5 and image folders: round trips and typed errors.
 
-use crate::generated;
+use super::generated;
 use datasets::idx::{self, Idx};
 use datasets::{cifar, folder, h5, DataError, ImageSet};
 use std::path::Path;

@@ -2,8 +2,9 @@
 //! attention) and image grids (filters, samples). No system font dependency: text is drawn with
 //! DejaVu Sans, embedded in the binary.
 
-use crate::fs::write_atomic;
-use crate::{metrics, Error, Result};
+use crate::metrics;
+use dl_core::fs::write_atomic;
+use dl_core::{Error, Result};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

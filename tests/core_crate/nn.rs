@@ -1,6 +1,6 @@
 //! The modules: exact values with constant weights, PyTorch golden values, gradient checks.
 
-use crate::{assert_close, golden, tensor, values};
+use super::{assert_close, golden, tensor, values};
 use dl_core::nn::{self, gradcheck, Activation, CellKind, ModuleT, Recurrent, RecurrentConfig};
 use tch::nn::{Module, VarStore};
 use tch::{Device, Kind, Tensor};

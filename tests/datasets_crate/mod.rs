@@ -1,4 +1,4 @@
-//! Tests of the datasets crate, one binary, no network: every format is written from
+//! Tests of the datasets crate, no network: every format is written from
 //! generated tensors and read back, and every kind of corruption gets its typed error.
 
 mod batch;

@@ -1,7 +1,7 @@
 //! Configurations: defaults, then a TOML file, then flags.
 
-use dl_core::config::resolve;
 use dl_core::optim::OptimizerConfig;
+use harness::config::resolve;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

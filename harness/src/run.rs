@@ -8,9 +8,10 @@
 //!   plots/           PNG curves of every logged metric
 //! ```
 
-use crate::fs::write_atomic;
 use crate::metrics::{self, MetricsLog};
-use crate::{plot, Error, Result};
+use crate::plot;
+use dl_core::fs::write_atomic;
+use dl_core::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,8 +77,9 @@ impl Run {
     }
 
     /// Opens the run a training command works in: with `resume`, the run in that directory, its
-    /// saved configuration (`config` is ignored) and its `last` checkpoint to load; otherwise a
-    /// new run for `config` (validate it first: this writes the directory).
+    /// saved configuration (`config` is ignored) and its `last` checkpoint to load (none if it
+    /// stopped before its first: it starts again); otherwise a new run for `config` (validate
+    /// it first: this writes the directory).
     pub fn start<C: Serialize + DeserializeOwned>(
         app: &str,
         out: Option<&Path>,
@@ -90,16 +92,25 @@ impl Run {
         };
         let config: C = Run::read_config(dir)?;
         let last = dir.join("checkpoints").join("last.safetensors");
-        if !crate::checkpoint::Paths::of(&last).sidecar.is_file() {
-            return Err(Error::bad_file(dir, "cannot be resumed: it has no last checkpoint"));
+        dl_core::checkpoint::recover(&last)?;
+        if !dl_core::checkpoint::Paths::of(&last).sidecar.is_file() {
+            // Stopped before its first checkpoint: it starts again, in the same directory.
+            let metrics = dir.join("metrics.jsonl");
+            if metrics.exists() {
+                std::fs::remove_file(&metrics).map_err(|e| Error::io(&metrics, e))?;
+            }
+            return Ok((config, Run::resume(dir, 0)?, None));
         }
-        let sidecar = crate::checkpoint::read_sidecar(&last, app)?;
+        let sidecar = dl_core::checkpoint::read_sidecar(&last, app)?;
         Ok((config, Run::resume(dir, sidecar.step)?, Some(last)))
     }
 
     /// Reads the `config.toml` of run directory `dir`.
     pub fn read_config<T: DeserializeOwned>(dir: &Path) -> Result<T> {
         let path = dir.join("config.toml");
+        if !path.is_file() {
+            return Err(Error::bad_file(dir, "not a run directory (it has no config.toml)"));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         toml::from_str(&text)
             .map_err(|e| Error::bad_file(&path, format!("invalid configuration: {e}")))

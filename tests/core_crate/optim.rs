@@ -1,6 +1,6 @@
 //! Optimizers: hand-computed steps, PyTorch golden values, schedules, clipping, exact resume.
 
-use crate::{assert_close, golden, tensor, values};
+use super::{assert_close, golden, tensor, values};
 use dl_core::checkpoint::{self, Sidecar};
 use dl_core::nn::{self, ModuleT};
 use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, Schedule};

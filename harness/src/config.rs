@@ -1,7 +1,7 @@
 //! Configurations: serde structs with the paper's defaults, overridden by a TOML file
 //! (`--config FILE.toml`), overridden in turn by the flags given on the command line.
 
-use crate::{Error, Result};
+use dl_core::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `dl doctor`: what libtorch this binary runs on, what it can use, and what to fix.
 
-use crate::device::{cuda_available, cuda_backend, CudaBackend};
+use dl_core::device::{cuda_available, cuda_backend, CudaBackend};
 use std::fmt;
 use std::path::{Path, PathBuf};
 

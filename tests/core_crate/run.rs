@@ -1,10 +1,11 @@
 //! Run directories, metrics and plots.
 
-use dl_core::metrics::{self, Mean};
-use dl_core::run::Run;
+use dl_core::metrics::Mean;
+use harness::metrics;
+use harness::run::Run;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Config {
     lr: f64,
     layers: u32,
@@ -87,9 +88,9 @@ fn means_are_weighted_by_count() {
 
 #[test]
 fn correct_counts_argmax_hits() {
-    let logits = crate::tensor(&[0.1, 0.9, 0.8, 0.2, 0.3, 0.7], &[3, 2]);
+    let logits = super::tensor(&[0.1, 0.9, 0.8, 0.2, 0.3, 0.7], &[3, 2]);
     let labels = tch::Tensor::from_slice(&[1i64, 0, 0]);
-    assert_eq!(metrics::correct(&logits, &labels), 2);
+    assert_eq!(dl_core::metrics::correct(&logits, &labels), 2);
 }
 
 #[test]
@@ -98,7 +99,7 @@ fn a_heatmap_shades_cells_by_value() {
     let path = dir.path().join("confusion.png");
     let names = |n: usize| (0..n).map(|i| format!("class {i}")).collect::<Vec<_>>();
     let values = vec![vec![9.0, 0.0, 1.0], vec![0.0, 0.5, 0.0]];
-    dl_core::plot::heatmap(
+    harness::plot::heatmap(
         &path,
         "confusion",
         ("true", "predicted"),
@@ -113,7 +114,7 @@ fn a_heatmap_shades_cells_by_value() {
     // The largest value is drawn in the darkest blue, zeros in white.
     let darkest = [(255.0 * 0.15) as u8, (255.0 * 0.3) as u8, (255.0 * 0.7) as u8];
     assert!(img.pixels().any(|p| p.0 == darkest), "no cell in the darkest shade");
-    let err = dl_core::plot::heatmap(&path, "bad", ("r", "c"), &names(2), &names(3), &values[..1])
+    let err = harness::plot::heatmap(&path, "bad", ("r", "c"), &names(2), &names(3), &values[..1])
         .unwrap_err();
     assert!(err.to_string().contains("2 rows of 3"), "{err}");
 }
@@ -125,8 +126,12 @@ fn starting_creates_a_run_or_resumes_one_that_has_a_last_checkpoint() {
     let config = Config { lr: 0.5, layers: 3 };
     let (got, _run, last) = Run::start("demo", Some(&out), None, config).unwrap();
     assert_eq!((got.layers, last), (3, None));
-    // No checkpoint yet: nothing to resume from, one clear sentence.
+    // Stopped before its first checkpoint: resuming starts it again, with its own saved
+    // configuration and no checkpoint to load.
     let other = Config { lr: 9.0, layers: 9 };
-    let err = Run::start("demo", None, Some(&out), other).unwrap_err().to_string();
-    assert!(err.contains("cannot be resumed: it has no last checkpoint"), "{err}");
+    let (got, _run, last) = Run::start("demo", None, Some(&out), other.clone()).unwrap();
+    assert_eq!((got.layers, last), (3, None));
+    // A folder that is no run is refused in one sentence.
+    let err = Run::start("demo", None, Some(dir.path()), other).unwrap_err().to_string();
+    assert!(err.contains("not a run directory"), "{err}");
 }

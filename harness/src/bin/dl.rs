@@ -19,10 +19,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    dl_core::cli::init(false);
+    harness::cli::init(false);
     match cli.command {
         Command::Doctor => {
-            let report = dl_core::doctor::Report::gather();
+            let report = harness::doctor::Report::gather();
             print!("{report}");
             if report.has_problems() {
                 std::process::exit(1);

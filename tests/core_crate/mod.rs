@@ -1,4 +1,4 @@
-//! Tests of the core crate, one binary (each test binary links libtorch).
+//! Tests of the vocabulary (`dl-core`) and the harness.
 
 mod checkpoint;
 mod config;

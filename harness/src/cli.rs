@@ -1,6 +1,6 @@
 //! Flags every app's training command shares, named the same everywhere.
 
-use crate::device::DeviceSpec;
+use dl_core::device::DeviceSpec;
 use std::path::PathBuf;
 
 /// The common flags of a training command (`#[command(flatten)]` them into the app's own).
@@ -32,7 +32,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// The run options these flags ask for (the device resolved: CUDA where there is none is
     /// an error).
-    pub fn options(&self) -> crate::Result<crate::run::RunOptions> {
+    pub fn options(&self) -> dl_core::Result<crate::run::RunOptions> {
         Ok(crate::run::RunOptions {
             device: self.device.resolve()?,
             out: self.out.clone(),
@@ -94,7 +94,7 @@ pub fn init(quiet: bool) {
         .try_init();
 }
 
-/// The flags of a [`crate::optim::StepSchedule`], as overrides of a configuration's
+/// The flags of a [`dl_core::optim::StepSchedule`], as overrides of a configuration's
 /// `[schedule]` table (`#[command(flatten)]` them, `#[serde(skip_serializing_if =
 /// "StepScheduleArgs::is_empty")]`). Each app's defaults are in its README and in every run's
 /// `config.toml`.
