@@ -7,6 +7,7 @@ mod cnn_classifier;
 mod core_crate;
 mod datasets_crate;
 mod dqn;
+mod faults;
 mod seq2seq;
 mod style_transfer;
 mod vocabulary;

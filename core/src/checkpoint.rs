@@ -109,6 +109,11 @@ impl Paths {
         Paths::of(&self.sidecar.with_file_name(format!("{stem}.next.json")))
     }
 
+    /// The sidecar's file name.
+    fn sidecar_name(&self) -> String {
+        self.sidecar.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
     /// The paths of checkpoint `path`, given as its `.safetensors` or `.json` file or its stem.
     pub fn of(path: &Path) -> Paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -176,34 +181,66 @@ pub fn save_with_state(
 }
 
 /// Finishes or discards a save of checkpoint `path` that was interrupted (see the module
-/// documentation); does nothing when there is none. Called before every read and save.
+/// documentation); does nothing when there is none. Only the process that writes the
+/// checkpoint may call it (a training run, before it saves or resumes): readers only finish.
 pub fn recover(path: &Path) -> Result<()> {
+    if finish_interrupted_save(path)? {
+        return Ok(());
+    }
+    // No complete `NAME.next.json`: whatever `NAME.next.*` exists (and the temporary files it
+    // was being written through) is the garbage of a save that never reached its commit point.
     let paths = Paths::of(path);
     let next = paths.next();
+    let dir = match paths.sidecar.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefixes = [&next.model, &next.optimizer]
+        .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let garbage = prefixes.iter().any(|p| name == *p || name.starts_with(&format!(".{p}.tmp")))
+            || name.starts_with(&format!(".{}.tmp", next.sidecar_name()));
+        if garbage {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Completes the renames of a save whose `NAME.next.json` was written (its commit point);
+/// returns whether there was one. Safe for readers: it only moves complete files into place.
+fn finish_interrupted_save(path: &Path) -> Result<bool> {
+    let paths = Paths::of(path);
+    let next = paths.next();
+    if !next.sidecar.is_file() {
+        return Ok(false);
+    }
     let rename = |from: &Path, to: &Path| match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(to, e)),
     };
-    if next.sidecar.is_file() {
-        rename(&next.model, &paths.model)?;
-        let with_optimizer = next.optimizer.is_file();
-        rename(&next.optimizer, &paths.optimizer)?;
-        rename(&next.sidecar, &paths.sidecar)?;
-        if !with_optimizer {
-            // The new checkpoint has no optimizer state: an older file would only mislead.
-            let _ = std::fs::remove_file(&paths.optimizer);
-        }
-    } else {
-        for leftover in [&next.model, &next.optimizer] {
-            if let Err(e) = std::fs::remove_file(leftover) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(Error::io(leftover, e));
-                }
+    // A checkpoint saved without an optimizer must not keep an older one's optimizer file.
+    let bytes = std::fs::read(&next.sidecar).map_err(|e| Error::io(&next.sidecar, e))?;
+    let without_optimizer = serde_json::from_slice::<Sidecar>(&bytes)
+        .map_err(|e| Error::bad_file(&next.sidecar, format!("not a checkpoint sidecar ({e})")))?
+        .optimizer
+        .is_none();
+    rename(&next.model, &paths.model)?;
+    match without_optimizer {
+        true => match std::fs::remove_file(&paths.optimizer) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(&paths.optimizer, e))
             }
-        }
+            _ => {}
+        },
+        false => rename(&next.optimizer, &paths.optimizer)?,
     }
-    Ok(())
+    rename(&next.sidecar, &paths.sidecar)?;
+    Ok(true)
 }
 
 /// Reads the sidecar of checkpoint `path` and checks that `app` wrote it.
@@ -264,10 +301,12 @@ pub fn load_state_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
         .collect())
 }
 
-/// [`recover`] for a reader: a folder it cannot write (a shipped model) holds no interrupted
-/// save, and if one could not be finished the reader still gets the previous checkpoint.
+/// What a reader does about an interrupted save: finish it if it reached its commit point
+/// (never discard: the writer may be in the middle of its next save). A folder it cannot write
+/// (a shipped model) holds no interrupted save, and if one could not be finished the reader
+/// still gets the previous checkpoint.
 fn recover_if_writable(path: &Path) {
-    let _ = recover(path);
+    let _ = finish_interrupted_save(path);
 }
 
 /// Copies the tensors of a safetensors file into the variables of `vs`. Every variable must be

@@ -144,3 +144,73 @@ fn a_run_directory_resolves_to_its_best_then_last_checkpoint() {
         ckpts.join("last.safetensors")
     );
 }
+
+/// The files of checkpoint `ck` in `dir`, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_save_killed_before_its_commit_point_leaves_the_previous_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ck.safetensors");
+    let vs = model(5);
+    let opt =
+        dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), &vs).unwrap();
+    let old = Sidecar::new("demo", 7, 2, 42, &serde_json::json!({})).unwrap();
+    checkpoint::save(&path, &vs, Some(&opt), &old).unwrap();
+    // What a process killed mid-save leaves: the new weights and a temporary file, no sidecar.
+    std::fs::write(dir.path().join("ck.next.safetensors"), b"half a file").unwrap();
+    std::fs::write(dir.path().join(".ck.next.optim.safetensors.tmp99"), b"half").unwrap();
+    // A reader leaves them alone (the writer may be mid-save) and reads the old checkpoint.
+    assert_eq!(checkpoint::read_sidecar(&path, "demo").unwrap().step, 7);
+    assert_eq!(files(dir.path()).len(), 5);
+    // The writer's next save clears them first.
+    checkpoint::recover(&path).unwrap();
+    assert_eq!(files(dir.path()), ["ck.json", "ck.optim.safetensors", "ck.safetensors"]);
+    checkpoint::load(&path, "demo", &mut model(5), None).unwrap();
+}
+
+#[test]
+fn a_save_killed_after_its_commit_point_is_finished_by_the_next_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ck.safetensors");
+    let vs = model(5);
+    let opt =
+        dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), &vs).unwrap();
+    let old = Sidecar::new("demo", 7, 2, 42, &serde_json::json!({})).unwrap();
+    checkpoint::save(&path, &vs, Some(&opt), &old).unwrap();
+    // A complete new checkpoint under NAME.next.*, killed after renaming the weights only.
+    let staged = dir.path().join("staged.safetensors");
+    let changed = model(5);
+    let new = Sidecar { step: 8, ..old.clone() };
+    checkpoint::save(&staged, &changed, Some(&opt), &new).unwrap();
+    std::fs::rename(dir.path().join("staged.safetensors"), &path).unwrap();
+    for (from, to) in
+        [("staged.optim.safetensors", "ck.next.optim.safetensors"), ("staged.json", "ck.next.json")]
+    {
+        std::fs::rename(dir.path().join(from), dir.path().join(to)).unwrap();
+    }
+    // The reader finishes the renames and gets the new checkpoint whole.
+    assert_eq!(checkpoint::read_sidecar(&path, "demo").unwrap().step, 8);
+    assert_eq!(files(dir.path()), ["ck.json", "ck.optim.safetensors", "ck.safetensors"]);
+    let mut loaded = model(5);
+    let mut fresh_opt =
+        dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), &loaded)
+            .unwrap();
+    checkpoint::load(&path, "demo", &mut loaded, Some(&mut fresh_opt)).unwrap();
+    for ((name, a), (_, b)) in sorted(&changed).iter().zip(sorted(&loaded).iter()) {
+        assert!(a.equal(b), "{name}");
+    }
+}
+
+fn sorted(vs: &VarStore) -> Vec<(String, tch::Tensor)> {
+    let mut v: Vec<_> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
