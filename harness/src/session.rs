@@ -64,13 +64,16 @@ pub enum Goal {
     Min(&'static str),
     /// Higher is better (an accuracy, BLEU, a return).
     Max(&'static str),
+    /// Higher is better, and a tie goes to the later checkpoint, which has more training
+    /// behind it (a return that reaches its ceiling again and again, as CartPole's 500).
+    MaxLatest(&'static str),
 }
 
 impl Goal {
     /// The metric's name.
     pub fn metric(self) -> &'static str {
         match self {
-            Goal::Min(name) | Goal::Max(name) => name,
+            Goal::Min(name) | Goal::Max(name) | Goal::MaxLatest(name) => name,
         }
     }
 
@@ -81,6 +84,7 @@ impl Goal {
             (_, None) => true,
             (Goal::Min(_), Some(best)) => value < best,
             (Goal::Max(_), Some(best)) => value > best,
+            (Goal::MaxLatest(_), Some(best)) => value >= best,
         }
     }
 }
@@ -168,6 +172,8 @@ pub struct Session<C> {
     best: Option<f64>,
     step: u64,
     epoch: u64,
+    /// The latest value of every metric recorded by [`Session::evaluated`].
+    metrics: BTreeMap<String, f64>,
     resume_from: Option<PathBuf>,
 }
 
@@ -202,6 +208,7 @@ impl<C: TrainingConfig> Session<C> {
             best: None,
             step: 0,
             epoch: 0,
+            metrics: BTreeMap::new(),
             resume_from,
         })
     }
@@ -214,6 +221,7 @@ impl<C: TrainingConfig> Session<C> {
         let sidecar = checkpoint::load(&last, self.app, vs, Some(opt))?;
         let tensors = checkpoint::load_state_tensors(&last)?;
         (self.step, self.epoch, self.best) = (sidecar.step, sidecar.epoch, sidecar.best);
+        self.metrics = sidecar.metrics;
         tracing::info!(
             "resuming {} at step {} (epoch {})",
             self.run.dir().display(),
@@ -288,11 +296,8 @@ impl<C: TrainingConfig> Session<C> {
         Progress::new(label, total, unit, self.quiet)
     }
 
-    /// Checkpoints the run at the current step: `metrics` are logged and recorded in the
-    /// sidecar; if the goal's metric is among them and beats the best so far, the weights and
-    /// `state.model` become the `best` checkpoint; then everything a resume needs (weights,
-    /// optimizer, `state`) becomes the `last` one, and the plots are redrawn. Returns whether
-    /// this was a new best.
+    /// Checkpoints the run at the current step: [`Session::evaluated`] with `metrics`, then
+    /// [`Session::save_last`] with `state`. Returns whether this was a new best.
     pub fn checkpoint(
         &mut self,
         vs: &VarStore,
@@ -300,22 +305,40 @@ impl<C: TrainingConfig> Session<C> {
         metrics: &[(&str, f64)],
         state: State,
     ) -> Result<bool> {
+        let improved = self.evaluated(vs, metrics, &state.model)?;
+        self.save_last(vs, opt, state)?;
+        Ok(improved)
+    }
+
+    /// Records an evaluation at the current step: `metrics` are logged and kept for the next
+    /// sidecars; if the goal's metric is among them and beats the best so far, the weights and
+    /// the model description `model` become the `best` checkpoint. Returns whether they did.
+    pub fn evaluated(
+        &mut self,
+        vs: &VarStore,
+        metrics: &[(&str, f64)],
+        model: &impl Serialize,
+    ) -> Result<bool> {
         if !metrics.is_empty() {
             self.run.log(self.step, metrics)?;
         }
+        self.metrics.extend(metrics.iter().map(|(k, v)| (k.to_string(), *v)));
         let value = metrics.iter().find(|(name, _)| *name == self.goal.metric()).map(|m| m.1);
         let improved = value.is_some_and(|v| self.goal.improves(v, self.best));
         if improved {
             self.best = value;
-        }
-        let mut sidecar =
-            Sidecar::new(self.app, self.step, self.epoch, self.config.seed(), &self.config)?;
-        sidecar.metrics.extend(metrics.iter().map(|(k, v)| (k.to_string(), *v)));
-        sidecar.extra = state.model;
-        sidecar.best = self.best;
-        if improved {
+            let mut sidecar = self.sidecar()?;
+            sidecar.extra = to_json(model)?;
             checkpoint::save(&self.run.checkpoint("best"), vs, None, &sidecar)?;
         }
+        Ok(improved)
+    }
+
+    /// Saves everything a resume needs as the `last` checkpoint (weights, optimizer, step,
+    /// epoch, best value, `state`), and redraws the plots.
+    pub fn save_last(&mut self, vs: &VarStore, opt: &Optimizer, state: State) -> Result<()> {
+        let mut sidecar = self.sidecar()?;
+        sidecar.extra = state.model;
         sidecar.state = state.values;
         let tensors = state.tensors.into_iter().collect();
         checkpoint::save_with_state(
@@ -326,16 +349,28 @@ impl<C: TrainingConfig> Session<C> {
             &sidecar,
         )?;
         self.run.plot()?;
-        Ok(improved)
+        Ok(())
+    }
+
+    /// Redraws the plots of every logged metric (the checkpoints do it too).
+    pub fn plot(&self) -> Result<()> {
+        self.run.plot().map(drop)
+    }
+
+    /// A sidecar for the current step, with the latest metrics and the best value.
+    fn sidecar(&self) -> Result<Sidecar> {
+        let mut sidecar =
+            Sidecar::new(self.app, self.step, self.epoch, self.config.seed(), &self.config)?;
+        sidecar.metrics = self.metrics.clone();
+        sidecar.best = self.best;
+        Ok(sidecar)
     }
 
     /// Saves the weights alone as checkpoint `name` of this run (e.g. `epoch-3`, for
     /// checkpoint averaging), with the model description `model` and the current step.
     pub fn save_weights(&self, name: &str, vs: &VarStore, model: &impl Serialize) -> Result<()> {
-        let mut sidecar =
-            Sidecar::new(self.app, self.step, self.epoch, self.config.seed(), &self.config)?;
+        let mut sidecar = self.sidecar()?;
         sidecar.extra = to_json(model)?;
-        sidecar.best = self.best;
         checkpoint::save(&self.run.checkpoint(name), vs, None, &sidecar)
     }
 }

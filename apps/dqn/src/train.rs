@@ -10,12 +10,11 @@ use crate::model::{QNet, QNetSpec};
 use crate::replay::{Batch, FrameReplay, VectorReplay};
 use crate::APP;
 use anyhow::{ensure, Context, Result};
-use dl_core::checkpoint::{self, Sidecar};
-use dl_core::device::{rng, seed_all, seed_step};
+use dl_core::checkpoint;
+use dl_core::device::{rng, seed_step};
 use dl_core::metrics::Mean;
 use dl_core::optim::{Optimizer, OptimizerConfig};
-use harness::progress::Progress;
-use harness::run::{Deadline, Run};
+use harness::session::{Goal, Session, State, TrainingConfig};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -213,8 +212,6 @@ pub struct AgentState {
     pub actions: Vec<String>,
     /// Episodes finished.
     pub episodes: u64,
-    /// Best mean evaluation return so far (none before the first evaluation).
-    pub best_eval: Option<f64>,
     /// The exploration generator.
     pub explore_rng: ChaCha8Rng,
     /// The replay sampling generator.
@@ -500,40 +497,19 @@ pub struct Summary {
     pub stopped_early: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn save(
-    run: &Run,
-    name: &str,
-    nets: &Networks,
-    opt: &Optimizer,
-    config: &TrainConfig,
-    step: u64,
-    state: &AgentState,
-    metrics: &[(&str, f64)],
-) -> Result<()> {
-    let mut sidecar = Sidecar::new(APP, step, 0, config.seed, config)?;
-    sidecar.extra = serde_json::to_value(state)?;
-    sidecar.metrics = metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    checkpoint::save(&run.checkpoint(name), &nets.vs, Some(opt), &sidecar)?;
-    Ok(())
-}
-
 /// The `last` checkpoint, and with `save_buffer` the replay memory next to it (written first:
 /// a checkpoint never points at a memory older than itself).
-#[allow(clippy::too_many_arguments)]
 fn save_last(
-    run: &Run,
+    session: &mut Session<TrainConfig>,
     nets: &Networks,
     opt: &Optimizer,
-    config: &TrainConfig,
-    step: u64,
     state: &AgentState,
     memory: &Memory,
 ) -> Result<()> {
-    if config.save_buffer {
-        checkpoint::write_tensors(&buffer_path(run.dir()), memory.to_tensors())?;
+    if session.config().save_buffer {
+        checkpoint::write_tensors(&buffer_path(session.dir()), memory.to_tensors())?;
     }
-    save(run, "last", nets, opt, config, step, state, &[])
+    Ok(session.save_last(&nets.vs, opt, State::model(state)?)?)
 }
 
 fn buffer_path(dir: &Path) -> PathBuf {
@@ -603,15 +579,22 @@ pub fn play(
     Ok(Played { env: config.env, eval, frames, fps })
 }
 
-/// Trains a DQN agent.
+impl TrainingConfig for TrainConfig {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// Trains a DQN agent: a new run from `config`, or the run in `options.resume` from its last
+/// checkpoint. What a resume keeps: weights, target network, optimizer, step, the exploration
+/// and replay generators, and with `save_buffer` the replay memory; the episode running at the
+/// checkpoint starts again from a reset.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     if options.resume.is_none() {
         config.validate()?;
     }
-    let (config, mut run, resume_from) =
-        Run::start(APP, options.out.as_deref(), options.resume.as_deref(), config)?;
-    let device = options.device;
-    seed_all(config.seed);
+    let mut session = Session::start(APP, config, options, Goal::MaxLatest("eval_return"))?;
+    let (config, device) = (session.config().clone(), session.device());
     let mut env = env::make(&config.env, config.backend, config.seed)?;
     let mut eval_env = env::make(&config.env, config.backend, config.seed + 1_000_000)?;
     let space = env.obs_space();
@@ -625,29 +608,18 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         spec: spec.clone(),
         actions: action_names.clone(),
         episodes: 0,
-        best_eval: None,
         explore_rng: rng(config.seed, "explore"),
         replay_rng: rng(config.seed, "replay"),
     };
-    let mut step = 0u64;
-    if let Some(last) = &resume_from {
-        let sidecar = checkpoint::load(last, APP, &mut nets.vs, Some(&mut opt))?;
-        state = serde_json::from_value(sidecar.extra)
-            .context("the last checkpoint has no agent state")?;
+    if let Some(saved) = session.restore(&mut nets.vs, &mut opt)? {
+        state = saved.model_as().context("the last checkpoint has no agent state")?;
         ensure!(state.spec == spec, "the checkpoint's network does not fit the environment");
-        step = sidecar.step;
-        let buffer = buffer_path(run.dir());
+        let buffer = buffer_path(session.dir());
         if config.save_buffer && buffer.exists() {
             memory.load_tensors(&checkpoint::read_tensors(&buffer)?)?;
-            tracing::info!(
-                "resuming {} at step {step} with its replay memory",
-                run.dir().display()
-            );
+            tracing::info!("the replay memory is restored too");
         } else {
-            tracing::info!(
-                "resuming {} at step {step}; the replay memory refills first",
-                run.dir().display()
-            );
+            tracing::info!("the replay memory refills first (train with --save-buffer to keep it)");
         }
     }
     let epsilon = config.epsilon();
@@ -659,19 +631,18 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         nets.vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>()
     );
 
-    let deadline = Deadline::after_minutes(options.max_minutes)?;
-    let mut progress = Progress::new("steps", config.total_steps - step, "steps", options.quiet);
+    let mut progress = session.progress("steps", config.total_steps - session.step(), "steps");
     let mut obs = env.reset();
     memory.start_episode(&obs);
     let mut stacker = Stacker::new(4, space);
     stacker.reset(&obs);
     let (mut episode_return, mut episode_length) = (0.0, 0u64);
     let (mut loss_mean, mut q_mean) = (Mean::default(), Mean::default());
-    let mut window_start = (Instant::now(), step);
+    let mut window_start = (Instant::now(), session.step());
     let mut stopped_early = false;
     let warmup = (config.learning_starts as usize).min(config.buffer_size);
-    while step < config.total_steps {
-        let eps = epsilon.at(step);
+    while session.step() < config.total_steps {
+        let eps = epsilon.at(session.step());
         let action =
             act(&nets.online, &stacker.input(&obs, device), actions, eps, &mut state.explore_rng);
         let s = env.step(action);
@@ -680,13 +651,14 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         let reward = if config.clip_rewards { clip_reward(s.reward) } else { s.reward as f32 };
         let terminal = s.terminated || (config.episodic_life && s.life_lost);
         memory.push(&obs, action, reward, terminal, &s.obs);
-        step += 1;
+        session.advance();
+        let step = session.step();
         if s.terminated || s.truncated {
             state.episodes += 1;
-            run.log(
-                step,
-                &[("episodic_return", episode_return), ("episodic_length", episode_length as f64)],
-            )?;
+            session.log(&[
+                ("episodic_return", episode_return),
+                ("episodic_length", episode_length as f64),
+            ])?;
             progress.println(&format!(
                 "step {step}: episode {} return {episode_return}",
                 state.episodes
@@ -716,7 +688,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             if loss_mean.count() > 0.0 {
                 values.extend([("loss", loss_mean.value()), ("q_mean", q_mean.value())]);
             }
-            run.log(step, &values)?;
+            session.log(&values)?;
             (loss_mean, q_mean) = (Mean::default(), Mean::default());
             window_start = (Instant::now(), step);
         }
@@ -731,38 +703,26 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
                 device,
                 |_, _| {},
             );
-            run.log(step, &[("eval_return", e.mean()), ("eval_return_std", e.std())])?;
             progress.println(&format!(
                 "step {step}: evaluation {:.1} ± {:.1} over {} episodes",
                 e.mean(),
                 e.std(),
                 e.returns.len()
             ));
-            if state.best_eval.is_none_or(|best| e.mean() >= best) {
-                state.best_eval = Some(e.mean());
-                save(
-                    &run,
-                    "best",
-                    &nets,
-                    &opt,
-                    &config,
-                    step,
-                    &state,
-                    &[("eval_return", e.mean())],
-                )?;
-            }
+            let metrics = [("eval_return", e.mean()), ("eval_return_std", e.std())];
+            session.evaluated(&nets.vs, &metrics, &state)?;
         }
         if step % config.checkpoint_every == 0 {
-            save_last(&run, &nets, &opt, &config, step, &state, &memory)?;
+            save_last(&mut session, &nets, &opt, &state, &memory)?;
         }
         progress.inc(1, "");
-        if deadline.expired() {
+        if session.expired() {
             stopped_early = true;
             break;
         }
     }
     progress.finish();
-    save_last(&run, &nets, &opt, &config, step, &state, &memory)?;
+    save_last(&mut session, &nets, &opt, &state, &memory)?;
     let mut eval_rng = rng(config.seed, "final-eval");
     let final_eval = evaluate(
         &nets.online,
@@ -773,16 +733,18 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         device,
         |_, _| {},
     );
-    run.log(
-        step,
-        &[("final_eval_return", final_eval.mean()), ("final_eval_return_std", final_eval.std())],
-    )?;
-    run.plot()?;
+    session.log(&[
+        ("final_eval_return", final_eval.mean()),
+        ("final_eval_return_std", final_eval.std()),
+    ])?;
+    session.plot()?;
     if stopped_early {
         tracing::info!(
-            "stopped at step {step} (--max-minutes); --resume {} continues",
-            run.dir().display()
+            "stopped at step {} (--max-minutes); --resume {} continues",
+            session.step(),
+            session.dir().display()
         );
     }
-    Ok(Summary { dir: run.dir().to_path_buf(), final_eval, steps: step, stopped_early })
+    let (dir, steps) = (session.dir().to_path_buf(), session.step());
+    Ok(Summary { dir, final_eval, steps, stopped_early })
 }
