@@ -11,3 +11,4 @@ mod faults;
 mod seq2seq;
 mod style_transfer;
 mod vocabulary;
+mod workspace;
