@@ -36,15 +36,13 @@ fn config(h5: &Path, model: ModelKind, epochs: u64) -> TrainConfig {
     }
 }
 
+/// Trains on a dataset that needs no data directory (an `.h5` file names its own path).
+fn train_h5(config: TrainConfig, options: &RunOptions) -> anyhow::Result<train::Summary> {
+    train::train(config, options, Path::new("no data directory"))
+}
+
 fn options(out: PathBuf) -> RunOptions {
-    RunOptions {
-        device: Device::Cpu,
-        out: Some(out),
-        resume: None,
-        data_dir: PathBuf::from("unused"),
-        max_minutes: None,
-        quiet: true,
-    }
+    RunOptions { device: Device::Cpu, out: Some(out), resume: None, max_minutes: None, quiet: true }
 }
 
 /// A digit of the fixture as a picture someone might take: dark ink on white paper, at an odd
@@ -81,7 +79,7 @@ fn the_cnn_learns_real_digits_and_classifies_photos_of_them() {
     let dir = tempfile::tempdir().unwrap();
     let h5 = digits_h5(dir.path());
     let run = dir.path().join("run");
-    let summary = train::train(config(&h5, ModelKind::Cnn, 6), &options(run.clone())).unwrap();
+    let summary = train_h5(config(&h5, ModelKind::Cnn, 6), &options(run.clone())).unwrap();
     assert_eq!(summary.epochs, 6);
     assert!(summary.test_acc >= 0.85, "test accuracy {}", summary.test_acc);
     for file in [
@@ -145,7 +143,7 @@ fn the_mlp_learns_real_digits() {
     let h5 = digits_h5(dir.path());
     let mut c = config(&h5, ModelKind::Mlp, 5);
     c.optimizer = OptimizerConfig::adam(1e-3);
-    let summary = train::train(c, &options(dir.path().join("run"))).unwrap();
+    let summary = train_h5(c, &options(dir.path().join("run"))).unwrap();
     assert!(summary.test_acc >= 0.8, "test accuracy {}", summary.test_acc);
 }
 
@@ -158,29 +156,24 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let h5 = digits_h5(dir.path());
     let c = config(&h5, ModelKind::Cnn, 2);
-    let straight = train::train(c.clone(), &options(dir.path().join("straight"))).unwrap();
+    let straight = train_h5(c.clone(), &options(dir.path().join("straight"))).unwrap();
     assert!(!straight.stopped_early);
 
     // A budget that is spent after the first batch, then --resume.
     let interrupted_dir = dir.path().join("interrupted");
     let mut o = options(interrupted_dir.clone());
     o.max_minutes = Some(1e-9);
-    let interrupted = train::train(c.clone(), &o).unwrap();
+    let interrupted = train_h5(c.clone(), &o).unwrap();
     assert!(interrupted.stopped_early);
     assert_eq!(interrupted.epochs, 0);
-    let resumed = train::train(
+    let resumed = train_h5(
         c,
         &RunOptions { resume: Some(interrupted_dir.clone()), out: None, ..options(PathBuf::new()) },
     )
     .unwrap();
     assert_eq!(resumed.epochs, 2);
 
-    let weights = |run: &Path| checkpoint_tensors(&run.join("checkpoints/last.safetensors"));
-    let (a, b) = (weights(&dir.path().join("straight")), weights(&interrupted_dir));
-    assert_eq!(a.len(), b.len());
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x.equal(y), "{name} differs between the straight and the resumed run");
-    }
+    integration_tests::assert_same_checkpoints(&dir.path().join("straight"), &interrupted_dir);
     let epochs: Vec<f64> = harness::metrics::read(&interrupted_dir.join("metrics.jsonl"))
         .unwrap()
         .iter()
@@ -189,21 +182,15 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     assert_eq!(epochs, [0.0, 1.0, 2.0], "the stopped partial epoch, then epochs 1 and 2");
 }
 
-fn checkpoint_tensors(path: &Path) -> Vec<(String, tch::Tensor)> {
-    let mut t = dl_core::checkpoint::read_tensors(path).unwrap();
-    t.sort_by(|a, b| a.0.cmp(&b.0));
-    t
-}
-
 #[test]
 fn bad_input_gets_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = TrainConfig { dataset: "imagenet".into(), ..TrainConfig::default() };
-    let err = train::train(c.clone(), &options(dir.path().join("a"))).unwrap_err().to_string();
+    let err = train_h5(c.clone(), &options(dir.path().join("a"))).unwrap_err().to_string();
     assert!(err.contains("unknown dataset \"imagenet\""), "{err}");
     c.dataset = "mnist".into();
     c.epochs = 0;
-    assert!(train::train(c, &options(dir.path().join("b")))
+    assert!(train_h5(c, &options(dir.path().join("b")))
         .unwrap_err()
         .to_string()
         .contains("epochs"));
@@ -251,9 +238,7 @@ fn resnet_trains_on_cifar_format_data() {
         optimizer: OptimizerConfig::adam(3e-3),
         ..TrainConfig::default()
     };
-    let mut o = options(dir.path().join("run"));
-    o.data_dir = dir.path().to_path_buf();
-    let summary = train::train(c, &o).unwrap();
+    let summary = train::train(c, &options(dir.path().join("run")), dir.path()).unwrap();
     // 160 training images, 24 steps: far above chance (10%), not yet perfect.
     assert!(summary.test_acc >= 0.5, "test accuracy {}", summary.test_acc);
     let trained = train::load(&summary.dir, Device::Cpu).unwrap();

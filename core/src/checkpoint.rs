@@ -109,11 +109,6 @@ impl Paths {
         Paths::of(&self.sidecar.with_file_name(format!("{stem}.next.json")))
     }
 
-    /// The sidecar's file name.
-    fn sidecar_name(&self) -> String {
-        self.sidecar.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    }
-
     /// The paths of checkpoint `path`, given as its `.safetensors` or `.json` file or its stem.
     pub fn of(path: &Path) -> Paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -145,7 +140,7 @@ pub fn save(
 }
 
 /// [`save`], with tensors of the app's training state (e.g. a carried hidden state) stored
-/// beside the optimizer's; read them back with [`load_state_tensors`]. They need an optimizer.
+/// beside the optimizer's; read them back with [`load_to_resume`]. They need an optimizer.
 pub fn save_with_state(
     path: &Path,
     vs: &VarStore,
@@ -188,21 +183,20 @@ pub fn recover(path: &Path) -> Result<()> {
         return Ok(());
     }
     // No complete `NAME.next.json`: whatever `NAME.next.*` exists (and the temporary files it
-    // was being written through) is the garbage of a save that never reached its commit point.
-    let paths = Paths::of(path);
-    let next = paths.next();
-    let dir = match paths.sidecar.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let prefixes = [&next.model, &next.optimizer]
+    // was being written through, `.NAME.next.*.tmp<pid>`) is the garbage of a save that never
+    // reached its commit point.
+    let next = Paths::of(path).next();
+    let Some(dir) = next.sidecar.parent() else { return Ok(()) };
+    let names = [&next.model, &next.optimizer, &next.sidecar]
         .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+    let Ok(entries) =
+        std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+    else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let garbage = prefixes.iter().any(|p| name == *p || name.starts_with(&format!(".{p}.tmp")))
-            || name.starts_with(&format!(".{}.tmp", next.sidecar_name()));
-        if garbage {
+        if names.iter().any(|n| name == *n || name.starts_with(&format!(".{n}.tmp"))) {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
@@ -245,7 +239,7 @@ fn finish_interrupted_save(path: &Path) -> Result<bool> {
 
 /// Reads the sidecar of checkpoint `path` and checks that `app` wrote it.
 pub fn read_sidecar(path: &Path, app: &str) -> Result<Sidecar> {
-    recover_if_writable(path);
+    finish_for_reader(path);
     let paths = Paths::of(path);
     let bytes = std::fs::read(&paths.sidecar).map_err(|e| Error::io(&paths.sidecar, e))?;
     let sidecar: Sidecar = serde_json::from_slice(&bytes).map_err(|e| {
@@ -272,40 +266,55 @@ pub fn load(
     optimizer: Option<&mut Optimizer>,
 ) -> Result<Sidecar> {
     let sidecar = read_sidecar(path, app)?;
-    let paths = Paths::of(path);
-    load_weights(&paths.model, vs)?;
+    load_weights(&Paths::of(path).model, vs)?;
     if let Some(opt) = optimizer {
-        let meta = sidecar.optimizer.as_ref().ok_or_else(|| Error::Checkpoint {
-            path: paths.sidecar.clone(),
-            reason: "it holds no optimizer state, so training cannot resume from it".into(),
-        })?;
-        let tensors = read_tensors(&paths.optimizer)?;
-        let tensors = tensors.into_iter().filter(|(n, _)| !n.starts_with(STATE_PREFIX)).collect();
-        opt.load_state(meta, tensors).map_err(|e| Error::Checkpoint {
-            path: paths.optimizer.clone(),
-            reason: e.to_string(),
-        })?;
+        load_training_state(path, &sidecar, opt)?;
     }
     Ok(sidecar)
 }
 
-/// The app's state tensors saved with checkpoint `path` by [`save_with_state`], by name.
-pub fn load_state_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
-    let paths = Paths::of(path);
-    if !paths.optimizer.is_file() {
-        return Ok(BTreeMap::new());
-    }
-    Ok(read_tensors(&paths.optimizer)?
-        .into_iter()
-        .filter_map(|(n, t)| n.strip_prefix(STATE_PREFIX).map(|n| (n.to_string(), t)))
-        .collect())
+/// [`load`] for a training run that resumes: the weights into `vs`, the optimizer state into
+/// `optimizer`, and the app's state tensors saved by [`save_with_state`], by name.
+pub fn load_to_resume(
+    path: &Path,
+    app: &str,
+    vs: &mut VarStore,
+    optimizer: &mut Optimizer,
+) -> Result<(Sidecar, BTreeMap<String, Tensor>)> {
+    let sidecar = read_sidecar(path, app)?;
+    load_weights(&Paths::of(path).model, vs)?;
+    let state = load_training_state(path, &sidecar, optimizer)?;
+    Ok((sidecar, state))
 }
 
-/// What a reader does about an interrupted save: finish it if it reached its commit point
-/// (never discard: the writer may be in the middle of its next save). A folder it cannot write
-/// (a shipped model) holds no interrupted save, and if one could not be finished the reader
-/// still gets the previous checkpoint.
-fn recover_if_writable(path: &Path) {
+/// Reads `NAME.optim.safetensors` once: the optimizer's tensors go into `opt`, the app's state
+/// tensors are returned.
+fn load_training_state(
+    path: &Path,
+    sidecar: &Sidecar,
+    opt: &mut Optimizer,
+) -> Result<BTreeMap<String, Tensor>> {
+    let paths = Paths::of(path);
+    let meta = sidecar.optimizer.as_ref().ok_or_else(|| Error::Checkpoint {
+        path: paths.sidecar.clone(),
+        reason: "it holds no optimizer state, so training cannot resume from it".into(),
+    })?;
+    let (mut optimizer, mut state) = (Vec::new(), BTreeMap::new());
+    for (name, tensor) in read_tensors(&paths.optimizer)? {
+        match name.strip_prefix(STATE_PREFIX) {
+            Some(state_name) => drop(state.insert(state_name.to_string(), tensor)),
+            None => optimizer.push((name, tensor)),
+        }
+    }
+    opt.load_state(meta, optimizer)
+        .map_err(|e| Error::Checkpoint { path: paths.optimizer, reason: e.to_string() })?;
+    Ok(state)
+}
+
+/// What a reader does about an interrupted save: finish it if it reached its commit point,
+/// never discard one (the writer may be in the middle of its next save). If it cannot be
+/// finished (a folder the reader cannot write), the reader still gets the previous checkpoint.
+fn finish_for_reader(path: &Path) {
     let _ = finish_interrupted_save(path);
 }
 
@@ -378,7 +387,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
         for name in ["best", "last"] {
             let candidate = path.join("checkpoints").join(format!("{name}.safetensors"));
-            recover_if_writable(&candidate);
+            finish_for_reader(&candidate);
             if Paths::of(&candidate).sidecar.is_file() {
                 return Ok(candidate);
             }
@@ -388,7 +397,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
             "this run directory holds no checkpoint (checkpoints/best or checkpoints/last)",
         ));
     }
-    recover_if_writable(path);
+    finish_for_reader(path);
     let paths = Paths::of(path);
     if !paths.sidecar.is_file() {
         let reason = if path.exists() {

@@ -218,8 +218,7 @@ impl<C: TrainingConfig> Session<C> {
     /// new run (nothing changes). Call it once, after building the model and optimizer.
     pub fn restore(&mut self, vs: &mut VarStore, opt: &mut Optimizer) -> Result<Option<State>> {
         let Some(last) = self.resume_from.take() else { return Ok(None) };
-        let sidecar = checkpoint::load(&last, self.app, vs, Some(opt))?;
-        let tensors = checkpoint::load_state_tensors(&last)?;
+        let (sidecar, tensors) = checkpoint::load_to_resume(&last, self.app, vs, opt)?;
         (self.step, self.epoch, self.best) = (sidecar.step, sidecar.epoch, sidecar.best);
         self.metrics = sidecar.metrics;
         tracing::info!(

@@ -145,7 +145,7 @@ fn a_run_directory_resolves_to_its_best_then_last_checkpoint() {
     );
 }
 
-/// The files of checkpoint `ck` in `dir`, sorted.
+/// The files in `dir`, sorted.
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -155,15 +155,24 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `ck` in `dir`: a model with Adam's state, at step 7.
+fn saved_at_step_7(dir: &Path) -> (std::path::PathBuf, dl_core::optim::Optimizer, Sidecar) {
+    let path = dir.join("ck.safetensors");
+    let vs = model(5);
+    let opt = adam(&vs);
+    let sidecar = Sidecar::new("demo", 7, 2, 42, &serde_json::json!({})).unwrap();
+    checkpoint::save(&path, &vs, Some(&opt), &sidecar).unwrap();
+    (path, opt, sidecar)
+}
+
+fn adam(vs: &VarStore) -> dl_core::optim::Optimizer {
+    dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), vs).unwrap()
+}
+
 #[test]
 fn a_save_killed_before_its_commit_point_leaves_the_previous_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ck.safetensors");
-    let vs = model(5);
-    let opt =
-        dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), &vs).unwrap();
-    let old = Sidecar::new("demo", 7, 2, 42, &serde_json::json!({})).unwrap();
-    checkpoint::save(&path, &vs, Some(&opt), &old).unwrap();
+    let (path, _, _) = saved_at_step_7(dir.path());
     // What a process killed mid-save leaves: the new weights and a temporary file, no sidecar.
     std::fs::write(dir.path().join("ck.next.safetensors"), b"half a file").unwrap();
     std::fs::write(dir.path().join(".ck.next.optim.safetensors.tmp99"), b"half").unwrap();
@@ -179,12 +188,7 @@ fn a_save_killed_before_its_commit_point_leaves_the_previous_checkpoint() {
 #[test]
 fn a_save_killed_after_its_commit_point_is_finished_by_the_next_reader() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ck.safetensors");
-    let vs = model(5);
-    let opt =
-        dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), &vs).unwrap();
-    let old = Sidecar::new("demo", 7, 2, 42, &serde_json::json!({})).unwrap();
-    checkpoint::save(&path, &vs, Some(&opt), &old).unwrap();
+    let (path, opt, old) = saved_at_step_7(dir.path());
     // A complete new checkpoint under NAME.next.*, killed after renaming the weights only.
     let staged = dir.path().join("staged.safetensors");
     let changed = model(5);
@@ -200,10 +204,8 @@ fn a_save_killed_after_its_commit_point_is_finished_by_the_next_reader() {
     assert_eq!(checkpoint::read_sidecar(&path, "demo").unwrap().step, 8);
     assert_eq!(files(dir.path()), ["ck.json", "ck.optim.safetensors", "ck.safetensors"]);
     let mut loaded = model(5);
-    let mut fresh_opt =
-        dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(0.1), &loaded)
-            .unwrap();
-    checkpoint::load(&path, "demo", &mut loaded, Some(&mut fresh_opt)).unwrap();
+    let mut opt = adam(&loaded);
+    checkpoint::load(&path, "demo", &mut loaded, Some(&mut opt)).unwrap();
     for ((name, a), (_, b)) in sorted(&changed).iter().zip(sorted(&loaded).iter()) {
         assert!(a.equal(b), "{name}");
     }

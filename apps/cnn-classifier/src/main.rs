@@ -179,15 +179,8 @@ fn run(cli: Cli) -> Result<()> {
             let overrides = common.overrides(&args);
             let config: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
-            let options = RunOptions {
-                device: common.device.resolve()?,
-                out: common.out.clone(),
-                resume: common.resume.clone(),
-                data_dir: datasets::fetch::data_dir(args.data_dir.as_deref()),
-                max_minutes: common.max_minutes,
-                quiet: common.quiet,
-            };
-            train::train(config, &options)?;
+            let data_dir = datasets::fetch::data_dir(args.data_dir.as_deref());
+            train::train(config, &common.options()?, &data_dir)?;
         }
         Command::Eval { checkpoint, split, png, common } => {
             harness::cli::init(false);
@@ -255,15 +248,8 @@ fn run(cli: Cli) -> Result<()> {
             harness::cli::init(false);
             let device = device.resolve()?;
             let config = TrainConfig { epochs, ..TrainConfig::default() };
-            let options = RunOptions {
-                device,
-                out: None,
-                resume: None,
-                data_dir: datasets::fetch::data_dir(None),
-                max_minutes: None,
-                quiet: false,
-            };
-            let summary = train::train(config, &options)?;
+            let data_dir = datasets::fetch::data_dir(None);
+            let summary = train::train(config, &RunOptions::new(device), &data_dir)?;
             let trained = train::load(&summary.dir, device)?;
             for (name, bytes) in cnn_classifier::DEMO_DIGITS {
                 let img =

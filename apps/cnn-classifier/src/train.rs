@@ -196,22 +196,8 @@ pub fn evaluate(
     Ok(Evaluation { loss: loss.value(), accuracy: right as f64 / set.len() as f64, confusion })
 }
 
-/// Options of a training command besides the configuration.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Device to train on.
-    pub device: Device,
-    /// Run directory to create (default `runs/cnn-classifier/<timestamp>`).
-    pub out: Option<PathBuf>,
-    /// Run directory to continue.
-    pub resume: Option<PathBuf>,
-    /// Where datasets are cached.
-    pub data_dir: PathBuf,
-    /// Wall-clock budget.
-    pub max_minutes: Option<f64>,
-    /// No progress output.
-    pub quiet: bool,
-}
+/// Options of a training command besides the configuration (shared by every app).
+pub use harness::run::RunOptions;
 
 /// The outcome of a training run.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,20 +229,14 @@ struct Position {
 
 /// Trains a network: a new run from `config`, or the run in `options.resume` from its last
 /// checkpoint (with its own saved configuration), continuing exactly where it stopped.
-pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
+/// Datasets are read from (and fetched into) `data_dir`.
+pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Result<Summary> {
     if options.resume.is_none() {
         config.validate()?;
     }
-    let run_options = harness::run::RunOptions {
-        device: options.device,
-        out: options.out.clone(),
-        resume: options.resume.clone(),
-        max_minutes: options.max_minutes,
-        quiet: options.quiet,
-    };
-    let mut session = Session::start(APP, config, &run_options, Goal::Max("valid_acc"))?;
+    let mut session = Session::start(APP, config, options, Goal::Max("valid_acc"))?;
     let (config, device) = (session.config().clone(), session.device());
-    let data = Data::load(&config.dataset.parse()?, &options.data_dir, config.valid_size)?;
+    let data = Data::load(&config.dataset.parse()?, data_dir, config.valid_size)?;
     let [channels, height, width] = data.train.image_shape();
     let shape = Shape { channels, height, width, classes: data.train.classes.len() as i64 };
     let norm = Normalization::of(&data.train.images);
