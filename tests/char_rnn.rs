@@ -3,13 +3,14 @@
 //! and resume, and bad input gets a clear error.
 
 use char_rnn::data::{self, Part, Split, Streams, Vocab};
+use char_rnn::infer::{self, CharModel, SampleOptions};
 use char_rnn::model::{CharRnn, ModelSpec};
-use char_rnn::sample::{self, SampleOptions};
 use char_rnn::train::{self, ModelInfo, RunOptions, TrainConfig};
 use dl_core::checkpoint::{self, Sidecar};
 use dl_core::device::rng_guard;
 use dl_core::nn::CellKind;
 use dl_core::optim::StepSchedule;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -56,7 +57,7 @@ fn sample_text(
     seed: u64,
 ) -> String {
     let options = SampleOptions { prime: prime.into(), length: 60, temperature, top_k, seed };
-    sample::generate(model, vocab, &options, Device::Cpu, |_| {}).unwrap()
+    infer::generate(model, vocab, &options, Device::Cpu, |_| ControlFlow::Continue(())).unwrap()
 }
 
 #[test]
@@ -96,7 +97,7 @@ fn a_small_model_memorises_a_repeated_string_and_writes_it_back() {
     std::fs::write(&file, "the quick brown fox jumps. ".repeat(400)).unwrap();
     let summary = train::train(small_config(file, 300), &options(&dir.path().join("run"))).unwrap();
     assert!(summary.best_valid_bpc < 0.1, "valid bpc {}", summary.best_valid_bpc);
-    let trained = train::load(&summary.dir, Device::Cpu).unwrap();
+    let trained = CharModel::load(&summary.dir, Device::Cpu).unwrap();
     let text = sample_text(&trained.model, &trained.info.vocab, "the quick", 0.0, None, 1);
     assert!(text.starts_with(" brown fox jumps. the quick brown fox"), "{text:?}");
     // Near-zero temperature draws what greedy decoding picks.
@@ -126,6 +127,20 @@ fn top_k_one_is_greedy_and_a_seed_repeats_its_sample() {
     let top2 = sample_text(&model, &vocab, "ab", 1.0, Some(2), 7);
     assert_ne!(top2, greedy);
     assert!(top2.chars().collect::<std::collections::HashSet<_>>().len() < distinct.len());
+    // The caller can stop the stream: it gets what was drawn up to there, the same text.
+    let options =
+        SampleOptions { prime: "ab".into(), length: 60, temperature: 1.0, top_k: None, seed: 7 };
+    let mut seen = 0;
+    let stopped = infer::generate(&model, &vocab, &options, Device::Cpu, |_| {
+        seen += 1;
+        if seen == 10 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!(stopped, a.chars().take(10).collect::<String>());
 }
 
 #[test]
@@ -144,7 +159,7 @@ fn a_checkpoint_samples_the_same_and_a_resumed_run_counts_on() {
     sidecar.extra = serde_json::to_value(&info).unwrap();
     let path = dir.path().join("model.safetensors");
     checkpoint::save(&path, &vs, None, &sidecar).unwrap();
-    let loaded = train::load(&path, Device::Cpu).unwrap();
+    let loaded = CharModel::load(&path, Device::Cpu).unwrap();
     assert_eq!(loaded.info, info);
     assert_eq!(sample_text(&loaded.model, &loaded.info.vocab, "Emma", 0.9, Some(5), 4), before);
     // A checkpoint of another app is refused with a sentence naming it.
@@ -152,7 +167,7 @@ fn a_checkpoint_samples_the_same_and_a_resumed_run_counts_on() {
     other.app = "dqn".into();
     let foreign = dir.path().join("foreign.safetensors");
     checkpoint::save(&foreign, &vs, None, &other).unwrap();
-    let err = train::load(&foreign, Device::Cpu).unwrap_err();
+    let err = CharModel::load(&foreign, Device::Cpu).unwrap_err();
     assert!(format!("{err:#}").contains("written by the dqn app"), "{err:#}");
 
     // Resume: a run of 20 steps, extended to 30 in its config and resumed, ends at step 30 with
@@ -277,10 +292,13 @@ fn bad_input_gets_a_clear_error() {
         SampleOptions {
             prime: "abé€".into(), length: 5, temperature: 1.0, top_k: None, seed: 1
         };
-    let err = sample::generate(&model, &vocab, &options, Device::Cpu, |_| {}).unwrap_err();
+    let err = infer::generate(&model, &vocab, &options, Device::Cpu, |_| ControlFlow::Continue(()))
+        .unwrap_err();
     let m = format!("{err:#}");
     assert!(m.contains("'é'") && m.contains("'€'"), "{m}");
     let bad = SampleOptions { temperature: -1.0, prime: "a".into(), ..options };
-    assert!(sample::generate(&model, &vocab, &bad, Device::Cpu, |_| {}).is_err());
+    assert!(
+        infer::generate(&model, &vocab, &bad, Device::Cpu, |_| ControlFlow::Continue(())).is_err()
+    );
     assert!(data::tensor(&vocab, "abc").is_ok());
 }

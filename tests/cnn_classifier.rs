@@ -1,8 +1,8 @@
 //! cnn-classifier on real digits: 600 MNIST test images vendored in tests/fixtures, passed to
 //! the app as an HDF5 file (which also exercises `--dataset h5:FILE`).
 
+use cnn_classifier::infer::{Classifier, Preprocess};
 use cnn_classifier::model::ModelKind;
-use cnn_classifier::predict::{self, Preprocess};
 use cnn_classifier::train::{self, RunOptions, TrainConfig};
 use dl_core::device::rng_guard;
 use dl_core::optim::OptimizerConfig;
@@ -94,7 +94,7 @@ fn the_cnn_learns_real_digits_and_classifies_photos_of_them() {
     }
 
     // The checkpoint gives the same network: same test accuracy, identical outputs.
-    let trained = train::load(&run, Device::Cpu).unwrap();
+    let trained = Classifier::load(&run, Device::Cpu).unwrap();
     let data = cnn_classifier::data::Data::load(
         &trained.config.dataset.parse().unwrap(),
         Path::new("unused"),
@@ -114,10 +114,7 @@ fn the_cnn_learns_real_digits_and_classifies_photos_of_them() {
         for (inverse, name) in [(false, "paper.png"), (true, "negative.png")] {
             let path = dir.path().join(format!("{index}-{name}"));
             photo_of_digit(index, inverse).save(&path).unwrap();
-            answers.push(
-                predict::classify(&trained, &path, Some(Preprocess::Digit), 3, Device::Cpu)
-                    .unwrap(),
-            );
+            answers.push(trained.predict_file(&path, Some(Preprocess::Digit), 3).unwrap());
         }
         assert_eq!(answers[0].len(), 3);
         assert_eq!(answers[0][0].0, label, "{answers:?}");
@@ -127,7 +124,7 @@ fn the_cnn_learns_real_digits_and_classifies_photos_of_them() {
     }
     let text = dir.path().join("notes.png");
     std::fs::write(&text, "not an image").unwrap();
-    let err = predict::classify(&trained, &text, None, 3, Device::Cpu).unwrap_err().to_string();
+    let err = trained.predict_file(&text, None, 3).unwrap_err().to_string();
     assert!(err.contains("notes.png") && err.contains("not a readable image"), "{err}");
 
     // The first layer's 32 filters, as a picture.
@@ -201,7 +198,7 @@ fn bad_input_gets_one_clear_error() {
     let sidecar =
         dl_core::checkpoint::Sidecar::new("char-rnn", 1, 1, 1, &serde_json::json!({})).unwrap();
     dl_core::checkpoint::save(&other, &vs, None, &sidecar).unwrap();
-    let err = train::load(&other, Device::Cpu).unwrap_err().to_string();
+    let err = Classifier::load(&other, Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("written by the char-rnn app"), "{err}");
 }
 
@@ -241,7 +238,7 @@ fn resnet_trains_on_cifar_format_data() {
     let summary = train::train(c, &options(dir.path().join("run")), dir.path()).unwrap();
     // 160 training images, 24 steps: far above chance (10%), not yet perfect.
     assert!(summary.test_acc >= 0.5, "test accuracy {}", summary.test_acc);
-    let trained = train::load(&summary.dir, Device::Cpu).unwrap();
+    let trained = Classifier::load(&summary.dir, Device::Cpu).unwrap();
     assert_eq!(
         trained.info.shape,
         cnn_classifier::model::Shape { channels: 3, height: 32, width: 32, classes: 10 }

@@ -3,8 +3,10 @@
 use dl_core::device::rng_guard;
 use dqn::agent::{self, Epsilon};
 use dqn::env::{self, chain::Chain, Backend, Obs, ObsSpace};
+use dqn::infer::Agent;
+use dqn::infer::Stacker;
 use dqn::replay::{FrameReplay, VectorReplay};
-use dqn::train::{self, RunOptions, Stacker, TrainConfig};
+use dqn::train::{self, RunOptions, TrainConfig};
 use integration_tests::scalar;
 use tch::{Device, Tensor};
 
@@ -155,8 +157,8 @@ fn on_a_chain_the_agent_learns_to_walk_past_the_small_reward() {
     let summary = train::train(config, &options(&dir.path().join("run"))).unwrap();
     // Optimal: walk right from state 1 to state 5, return 1.0 (the left end pays 0.1).
     assert!(summary.final_eval.returns.iter().all(|&r| r == 1.0), "{:?}", summary.final_eval);
-    let (_, _, nets) =
-        train::load(&dir.path().join("run/checkpoints/last.safetensors"), Device::Cpu).unwrap();
+    let agent = Agent::load(&dir.path().join("run/checkpoints/last.safetensors"), Device::Cpu);
+    let nets = agent.unwrap().nets;
     let chain = Chain::new(6);
     for s in chain.inner_states() {
         let q = nets.online.forward(&Tensor::from_slice(chain.one_hot(s).vector()).unsqueeze(0));
@@ -319,7 +321,7 @@ mod gym_rs_backend {
 mod atari_wrappers {
     use dqn::env::atari::{self, Atari, AtariOptions, Emulator, FIRE, NOOP};
     use dqn::env::{Environment, Obs, ObsSpace};
-    use dqn::train::Stacker;
+    use dqn::infer::Stacker;
     use tch::Device;
 
     /// A scripted console with a 4x4 screen: every pixel shows the frame number times 10, and a

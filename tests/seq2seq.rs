@@ -11,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use seq2seq::beam;
 use seq2seq::bleu::{corpus_bleu, tokenize_13a};
 use seq2seq::data::{self, Batching, Corpus, Direction, Example, Tokenized};
+use seq2seq::evaluate;
+use seq2seq::infer::{self, Translator};
 use seq2seq::lexicon::Lexicon;
 use seq2seq::model::{AttentionKind, ModelSpec, Seq2Seq};
 use seq2seq::tokenize::{self, TokenizerKind, Vocab, EOS, PAD, UNK};
@@ -113,7 +115,7 @@ fn tied_embeddings_are_one_matrix_for_reading_and_writing() {
         let model = Seq2Seq::new(&vs.root(), spec);
         let encoded = model.encode(&b.src, &b.src_lengths, false);
         let (logits, _) = model.decode_teacher(&encoded, &b.tgt_in, false);
-        train::token_loss(&logits, &b.tgt_out, 0.0, tch::Reduction::Mean).backward();
+        evaluate::token_loss(&logits, &b.tgt_out, 0.0, tch::Reduction::Mean).backward();
         // Token 15 is never a decoder input: its embedding learns only by scoring, when tied.
         assert!(read < 15, "examples read token {read}");
         let grad = vs.variables()["tgt_embed.weight"].grad().get(15).abs().sum(Kind::Float);
@@ -162,7 +164,7 @@ fn padding_changes_neither_loss_nor_attention() {
         let run = |src: &Tensor, tgt_in: &Tensor, tgt_out: &Tensor| {
             let encoded = model.encode(src, &b.src_lengths, false);
             let (logits, weights) = model.decode_teacher(&encoded, tgt_in, false);
-            let loss = train::token_loss(&logits, tgt_out, 0.1, tch::Reduction::Mean);
+            let loss = evaluate::token_loss(&logits, tgt_out, 0.1, tch::Reduction::Mean);
             (loss.double_value(&[]), weights)
         };
         let (loss, weights) = run(&b.src, &b.tgt_in, &b.tgt_out);
@@ -280,7 +282,7 @@ fn an_ensemble_averages_its_models_probabilities() {
     }
     // The loss of the ensemble is the loss of the mean probabilities: below the models' mean
     // loss (Jensen), where averaging log-probabilities would equal it.
-    let loss = |models: &[&Seq2Seq]| train::loss_on(models, &owned, 8, Device::Cpu);
+    let loss = |models: &[&Seq2Seq]| evaluate::loss_on(models, &owned, 8, Device::Cpu);
     let (loss_a, loss_b, loss_ab) = (loss(&[&a]), loss(&[&b]), loss(&[&a, &b]));
     assert!(loss_ab < (loss_a + loss_b) / 2.0 - 1e-4, "{loss_ab} vs {loss_a} and {loss_b}");
     let row0 = Tensor::from_slice(&[0i64]);
@@ -375,13 +377,13 @@ fn an_unknown_output_word_translates_or_copies_the_unknown_source_word_it_looked
             vec![0.3, 0.3, 0.4],
         ],
     };
-    assert_eq!(train::output_text(&tgt, None, &hypothesis, &ids, &text), "i see Quaxburg.");
+    assert_eq!(infer::output_text(&tgt, None, &hypothesis, &ids, &text), "i see Quaxburg.");
     // With a dictionary, the word looked at is translated, known or not; an unknown word the
     // dictionary lacks is still copied, a known one still left out.
     let dictionary = [ding("Quaxburg", "Quax Castle"), ding("sehe", "look")];
     let text_with = |entries: &[Pair]| {
         let lexicon = Lexicon::new(entries, Direction::DeEn);
-        train::output_text(&tgt, Some(&lexicon), &hypothesis, &ids, &text)
+        infer::output_text(&tgt, Some(&lexicon), &hypothesis, &ids, &text)
     };
     assert_eq!(text_with(&dictionary[..1]), "i see Quax Castle.");
     assert_eq!(text_with(&dictionary), "i see Quax Castle look.");
@@ -391,7 +393,7 @@ fn an_unknown_output_word_translates_or_copies_the_unknown_source_word_it_looked
     let bpe = Vocab::train(TokenizerKind::Bpe, 60, true, &["i see the house ."]).unwrap();
     let pieces = bpe.encode("i see");
     let hypothesis = beam::Hypothesis { tokens: pieces.clone(), ..hypothesis };
-    let out = train::output_text(&bpe, Some(&lexicon), &hypothesis, &ids, &text);
+    let out = infer::output_text(&bpe, Some(&lexicon), &hypothesis, &ids, &text);
     assert_eq!(out, bpe.decode(&pieces));
 }
 
@@ -561,16 +563,16 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     assert!(
         run.join("tokenizer-src.json").is_file() && run.join("checkpoints/best.json").is_file()
     );
-    let translator = train::load(&run, Device::Cpu).unwrap();
+    let translator = Translator::load(&run, Device::Cpu).unwrap();
     assert_eq!((translator.src.size(), translator.tgt.size()), (60, 100), "vocabulary sizes");
     let sentences = ["Zahl 3 ist hier", "Unbekanntes Wort"];
-    let t = translator.translate(&sentences, train::Decoding::GREEDY);
+    let t = translator.translate(&sentences, infer::Decoding::GREEDY);
     assert_eq!(t.len(), 2);
     // An ensemble of the run with itself translates as the run does.
-    let pair = train::load_ensemble(&[run.clone(), run.clone()], Device::Cpu).unwrap();
+    let pair = Translator::load_ensemble(&[run.clone(), run.clone()], Device::Cpu).unwrap();
     assert_eq!(pair.partners.len(), 1);
-    let texts = |t: &[train::Translation]| t.iter().map(|t| t.text.clone()).collect::<Vec<_>>();
-    assert_eq!(texts(&pair.translate(&sentences, train::Decoding::GREEDY)), texts(&t));
+    let texts = |t: &[infer::Translation]| t.iter().map(|t| t.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&pair.translate(&sentences, infer::Decoding::GREEDY)), texts(&t));
     // A checkpoint with other vocabularies cannot join it.
     let best = run.join("checkpoints/best");
     let mut sidecar: serde_json::Value =
@@ -580,7 +582,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     let other = dir.path().join("other");
     std::fs::write(other.with_extension("json"), serde_json::to_vec(&sidecar).unwrap()).unwrap();
     std::fs::copy(best.with_extension("safetensors"), other.with_extension("safetensors")).unwrap();
-    let err = train::load_ensemble(&[run.clone(), other.with_extension("json")], Device::Cpu)
+    let err = Translator::load_ensemble(&[run.clone(), other.with_extension("json")], Device::Cpu)
         .err()
         .expect("other vocabularies");
     assert!(err.to_string().contains("different vocabularies"), "{err}");
@@ -631,7 +633,7 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     let sidecar = dl_core::checkpoint::Sidecar::new("char-rnn", 0, 0, 1, &config).unwrap();
     std::fs::write(&foreign, serde_json::to_vec(&sidecar).unwrap()).unwrap();
     std::fs::write(dir.path().join("foreign.safetensors"), b"").unwrap();
-    let err = train::load(&foreign, Device::Cpu).err().expect("another app's checkpoint");
+    let err = Translator::load(&foreign, Device::Cpu).err().expect("another app's checkpoint");
     assert!(format!("{err:#}").contains("char-rnn"), "{err:#}");
 }
 
@@ -730,9 +732,9 @@ fn the_last_epochs_are_kept_and_average_to_their_mean_weights() {
     assert!(kept(2).is_file() && kept(3).is_file());
 
     let out = dir.path().join("avg.safetensors");
-    assert_eq!(train::average(&[kept(2), kept(3)], &out).unwrap(), 2);
+    assert_eq!(infer::average(&[kept(2), kept(3)], &out).unwrap(), 2);
     let [a, b, mean] =
-        [kept(2), kept(3), out.clone()].map(|p| train::load(&p, Device::Cpu).unwrap());
+        [kept(2), kept(3), out.clone()].map(|p| Translator::load(&p, Device::Cpu).unwrap());
     assert_eq!(mean.epoch, 3);
     let (a, b) = (a.vs.variables(), b.vs.variables());
     let mut moved = 0.0;
@@ -743,13 +745,13 @@ fn the_last_epochs_are_kept_and_average_to_their_mean_weights() {
         moved += (&a[&name] - &b[&name]).abs().sum(Kind::Double).double_value(&[]);
     }
     assert!(moved > 0.0, "the two epochs' weights differ, so the mean is a new point");
-    assert_eq!(mean.translate(&["Zahl 3 ist hier"], train::Decoding::GREEDY).len(), 1);
+    assert_eq!(mean.translate(&["Zahl 3 ist hier"], infer::Decoding::GREEDY).len(), 1);
 
     // One checkpoint, or checkpoints of differently shaped models, cannot be averaged.
-    let err = train::average(&[kept(2)], &out).unwrap_err();
+    let err = infer::average(&[kept(2)], &out).unwrap_err();
     assert!(err.to_string().contains("at least two"), "{err}");
     let other = dir.path().join("other");
     train::train(TrainConfig { embedding: 12, epochs: 1, ..config }, &options(&other)).unwrap();
-    let err = train::average(&[kept(3), other.clone()], &out).unwrap_err();
+    let err = infer::average(&[kept(3), other.clone()], &out).unwrap_err();
     assert!(err.to_string().contains("different models"), "{err}");
 }

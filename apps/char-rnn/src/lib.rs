@@ -7,12 +7,12 @@
 //! `main.rs` parses the command line; `data.rs` is the vocabulary, the corpus split and the
 //! batch streams of truncated backpropagation through time, `model.rs` the network
 //! (embedding, a recurrent stack, a linear read-out), `train.rs` the loop and evaluation,
-//! `sample.rs` generation, `bench.rs` the benchmark.
+//! `infer.rs` the trained model and generation, `bench.rs` the benchmark.
 
 pub mod bench;
 pub mod data;
+pub mod infer;
 pub mod model;
-pub mod sample;
 pub mod train;
 
 /// The app's name, recorded in (and checked against) every checkpoint it writes.

@@ -2,7 +2,7 @@
 //! See the crate's README for the model, the data, the commands and the measured results.
 
 use anyhow::{Context, Result};
-use char_rnn::sample::{self, SampleOptions};
+use char_rnn::infer::{CharModel, SampleOptions};
 use char_rnn::train::{self, RunOptions, TrainConfig};
 use char_rnn::{bench, data};
 use clap::{Parser, Subcommand};
@@ -13,6 +13,7 @@ use harness::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use harness::plot::Axis;
 use serde::Serialize;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// A character-level recurrent language model (RNN, LSTM or GRU): trained on Jane Austen by
@@ -199,26 +200,22 @@ fn run(cli: Cli) -> Result<()> {
             harness::cli::init(true);
             let options = SampleOptions { prime, length, temperature, top_k, seed };
             options.validate()?;
-            let trained = train::load(&checkpoint, device.resolve()?)?;
+            let trained = CharModel::load(&checkpoint, device.resolve()?)?;
             trained.info.vocab.encode(&options.prime).context("the prime cannot be used")?;
             let mut out = std::io::stdout().lock();
             write!(out, "{}", options.prime)?;
-            sample::generate(
-                &trained.model,
-                &trained.info.vocab,
-                &options,
-                trained.vs.device(),
-                |c| {
-                    let _ = write!(out, "{c}");
-                    let _ = out.flush();
-                },
-            )?;
+            trained.generate(&options, |c| {
+                match write!(out, "{c}").and_then(|()| out.flush()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()), // the reader went away
+                }
+            })?;
             writeln!(out)?;
         }
         Command::Eval { checkpoint, text, streams, device } => {
             harness::cli::init(false);
             anyhow::ensure!(streams >= 1, "--streams must be at least 1");
-            let trained = train::load(&checkpoint, device.resolve()?)?;
+            let trained = CharModel::load(&checkpoint, device.resolve()?)?;
             let vocab = &trained.info.vocab;
             let sets: Vec<(String, String)> = if text.is_empty() {
                 let parts = data::load_parts(&trained.config.text)?;
@@ -271,7 +268,7 @@ fn run(cli: Cli) -> Result<()> {
             let options =
                 RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
             let summary = train::train(config, &options)?;
-            let trained = train::load(&summary.dir, device)?;
+            let trained = CharModel::load(&summary.dir, device)?;
             let options = SampleOptions {
                 prime: "Elizabeth".into(),
                 length: 300,
@@ -280,8 +277,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed: 1,
             };
             print!("{}", options.prime);
-            let text =
-                sample::generate(&trained.model, &trained.info.vocab, &options, device, |_| {})?;
+            let text = trained.generate(&options, |_| ControlFlow::Continue(()))?;
             println!("{text}");
         }
         Command::Bench { device, threads, warmup, steps } => {

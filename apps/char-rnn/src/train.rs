@@ -3,17 +3,17 @@
 //! per character, samples written into the run directory, the best checkpoint kept.
 
 use crate::data::{self, Split, Streams, Vocab};
+use crate::infer::{self, SampleOptions};
 use crate::model::{CharRnn, ModelSpec};
-use crate::sample::{self, SampleOptions};
 use crate::APP;
 use anyhow::{bail, Context, Result};
-use dl_core::checkpoint;
 use dl_core::device::seed_step;
 use dl_core::metrics::Mean;
 use dl_core::nn::{CellKind, State as RecurrentState};
 use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
 use harness::session::{Goal, Session, State, TrainingConfig};
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Tensor};
@@ -124,35 +124,6 @@ pub struct ModelInfo {
     pub vocab: Vocab,
     /// The network's shape.
     pub spec: ModelSpec,
-}
-
-/// A trained model, ready to use.
-#[derive(Debug)]
-pub struct Trained {
-    /// The weights.
-    pub vs: VarStore,
-    /// The network.
-    pub model: CharRnn,
-    /// Its training configuration.
-    pub config: TrainConfig,
-    /// Vocabulary and shape.
-    pub info: ModelInfo,
-    /// Optimizer steps it was trained for.
-    pub step: u64,
-}
-
-/// Loads a checkpoint (file or run directory) of this app onto `device` (a checkpoint written
-/// on a GPU loads on the CPU and the other way round).
-pub fn load(path: &Path, device: Device) -> Result<Trained> {
-    let path = checkpoint::resolve(path)?;
-    let sidecar = checkpoint::read_sidecar(&path, APP)?;
-    let config: TrainConfig = sidecar.config()?;
-    let info: ModelInfo = serde_json::from_value(sidecar.extra.clone())
-        .with_context(|| format!("{}: the checkpoint has no model description", path.display()))?;
-    let mut vs = VarStore::new(device);
-    let model = CharRnn::new(&vs.root(), info.spec);
-    checkpoint::load(&path, APP, &mut vs, None)?;
-    Ok(Trained { vs, model, config, info, step: sidecar.step })
 }
 
 /// Mean loss over a text.
@@ -416,7 +387,7 @@ fn write_sample(
         top_k: None,
         seed: config.seed,
     };
-    let text = sample::generate(model, vocab, &options, device, |_| {})?;
+    let text = infer::generate(model, vocab, &options, device, |_| ControlFlow::Continue(()))?;
     let path = dir.join("samples").join(format!("step-{step:06}.txt"));
     std::fs::create_dir_all(path.parent().expect("a parent")).context("creating samples/")?;
     dl_core::fs::write_atomic(&path, text.as_bytes())

@@ -6,13 +6,14 @@
 //! your own (`folder:PATH`, `h5:FILE`).
 //!
 //! `main.rs` parses the command line; `model.rs` is the networks, `data.rs` the data and
-//! augmentation, `train.rs` the loop and evaluation, `predict.rs` classifying your own images,
+//! augmentation, `train.rs` the loop and evaluation, `infer.rs` the trained classifier (load a checkpoint,
+//! classify your own images),
 //! `report.rs` the confusion matrix and filter pictures, `bench.rs` the benchmark.
 
 pub mod bench;
 pub mod data;
+pub mod infer;
 pub mod model;
-pub mod predict;
 pub mod report;
 pub mod train;
 

@@ -3,9 +3,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cnn_classifier::infer::{Classifier, Preprocess};
 use cnn_classifier::model::ModelKind;
 use cnn_classifier::train::{self, RunOptions, TrainConfig};
-use cnn_classifier::{bench, predict, report};
+use cnn_classifier::{bench, report};
 use dl_core::device::DeviceSpec;
 use harness::cli::{OptimizerArgs, RunArgs};
 use serde::Serialize;
@@ -51,7 +52,7 @@ enum Command {
         /// How to bring images to the network's input [default: digit for mnist, object for
         /// fashion-mnist, plain otherwise].
         #[arg(long, value_enum)]
-        preprocess: Option<predict::Preprocess>,
+        preprocess: Option<Preprocess>,
         #[command(flatten)]
         common: Common,
     },
@@ -185,7 +186,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { checkpoint, split, png, common } => {
             harness::cli::init(false);
             let device = common.device.resolve()?;
-            let trained = train::load(&checkpoint, device)?;
+            let trained = Classifier::load(&checkpoint, device)?;
             let source: cnn_classifier::data::Source = trained.config.dataset.parse()?;
             let data_dir = datasets::fetch::data_dir(common.data_dir.as_deref());
             let data =
@@ -217,10 +218,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict { images, checkpoint, top, preprocess, common } => {
             harness::cli::init(false);
             let device = common.device.resolve()?;
-            let trained = train::load(&checkpoint, device)?;
+            let trained = Classifier::load(&checkpoint, device)?;
             let mut failed = 0;
             for image in &images {
-                match predict::classify(&trained, image, preprocess, top, device) {
+                match trained.predict_file(image, preprocess, top) {
                     Ok(ranked) => {
                         let shown: Vec<String> = ranked
                             .iter()
@@ -240,7 +241,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Filters { checkpoint, png } => {
             harness::cli::init(false);
-            let trained = train::load(&checkpoint, tch::Device::Cpu)?;
+            let trained = Classifier::load(&checkpoint, tch::Device::Cpu)?;
             let n = report::save_filters(&trained, &png)?;
             println!("wrote {} ({n} filters of the first convolution)", png.display());
         }
@@ -250,11 +251,11 @@ fn run(cli: Cli) -> Result<()> {
             let config = TrainConfig { epochs, ..TrainConfig::default() };
             let data_dir = datasets::fetch::data_dir(None);
             let summary = train::train(config, &RunOptions::new(device), &data_dir)?;
-            let trained = train::load(&summary.dir, device)?;
+            let trained = Classifier::load(&summary.dir, device)?;
             for (name, bytes) in cnn_classifier::DEMO_DIGITS {
                 let img =
                     image::load_from_memory(bytes).with_context(|| format!("embedded {name}"))?;
-                let ranked = predict::classify_image(&trained, &img, None, 3, device)?;
+                let ranked = trained.predict(&img, None, 3)?;
                 let shown: Vec<String> =
                     ranked.iter().map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
                 println!("examples/{name}: {}", shown.join(", "));

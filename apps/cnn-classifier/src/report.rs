@@ -1,7 +1,8 @@
 //! Pictures and tables of a trained network: the confusion matrix, per-class accuracy, and the
 //! first layer's filters (the talk's claim that they become edge detectors, made visible).
 
-use crate::train::{Evaluation, Trained};
+use crate::infer::Classifier;
+use crate::train::Evaluation;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -55,7 +56,7 @@ pub fn save_confusion(
 }
 
 /// Saves the first convolution's filters as a grid of images (8 per row, each pixel 8x8).
-pub fn save_filters(trained: &Trained, path: &Path) -> Result<usize> {
+pub fn save_filters(trained: &Classifier, path: &Path) -> Result<usize> {
     let filters = trained
         .net
         .first_filters()

@@ -2,11 +2,11 @@
 //! test pass every epoch, the best checkpoint kept, metrics and plots in the run directory.
 
 use crate::data::{self, Data, Normalization, Source};
+use crate::infer::Classifier;
 use crate::model::{ModelKind, Net, Shape};
 use crate::APP;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use datasets::batch::Batches;
-use dl_core::checkpoint;
 use dl_core::device::seed_step;
 use dl_core::metrics::{correct, Mean};
 use dl_core::nn::ModuleT;
@@ -132,32 +132,6 @@ pub struct ModelInfo {
     pub classes: Vec<String>,
     /// Input normalisation.
     pub norm: Normalization,
-}
-
-/// A trained network, ready to use.
-#[derive(Debug)]
-pub struct Trained {
-    /// The weights.
-    pub vs: VarStore,
-    /// The network.
-    pub net: Net,
-    /// Its configuration.
-    pub config: TrainConfig,
-    /// Shapes, classes, normalisation.
-    pub info: ModelInfo,
-}
-
-/// Loads a checkpoint (file or run directory) of this app onto `device`.
-pub fn load(path: &Path, device: Device) -> Result<Trained> {
-    let path = checkpoint::resolve(path)?;
-    let sidecar = checkpoint::read_sidecar(&path, APP)?;
-    let config: TrainConfig = sidecar.config()?;
-    let info: ModelInfo = serde_json::from_value(sidecar.extra.clone())
-        .with_context(|| format!("{}: the checkpoint has no model description", path.display()))?;
-    let mut vs = VarStore::new(device);
-    let net = Net::new(&vs.root(), config.model, info.shape)?;
-    checkpoint::load(&path, APP, &mut vs, None)?;
-    Ok(Trained { vs, net, config, info })
 }
 
 /// Loss and accuracy on a set, and the confusion matrix `[true][predicted]`.
@@ -340,7 +314,7 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
     }
 
     // The result of a run is its best checkpoint (by validation accuracy) on the test set.
-    let best = load(session.dir(), device)?;
+    let best = Classifier::load(session.dir(), device)?;
     let test_acc = evaluate(&best.net, &data.test, &norm, config.eval_batch_size, device)?.accuracy;
     let best_valid_acc = session.best().unwrap_or(f64::NAN);
     println!(

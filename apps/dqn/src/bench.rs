@@ -9,9 +9,10 @@
 
 use crate::agent::{Epsilon, Loss};
 use crate::env::{self, Backend};
+use crate::infer::{act, Stacker};
 use crate::model::QNetSpec;
 use crate::replay::Batch;
-use crate::train::{act, update, Memory, Networks, Stacker};
+use crate::train::{update, Memory, Networks};
 use dl_core::device::rng;
 use dl_core::optim::{Optimizer, OptimizerConfig};
 use std::time::Instant;

@@ -5,13 +5,15 @@
 //! - [`replay`]: replay memories, including one that stores each Atari frame once;
 //! - [`model`]: the Q-networks (an MLP, the Nature CNN);
 //! - [`agent`]: the TD target (DQN and Double DQN), the loss, epsilon-greedy exploration;
-//! - [`train`]: the training loop, evaluation, checkpoints;
+//! - [`train`]: the training loop and its checkpoints;
+//! - [`infer`]: a trained agent that plays (what `play`, the tests and other programs use);
 //! - [`render`]: frames and animated GIFs of episodes;
 //! - [`bench`](mod@bench): the fixed benchmarks.
 
 pub mod agent;
 pub mod bench;
 pub mod env;
+pub mod infer;
 pub mod model;
 pub mod render;
 pub mod replay;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use dl_core::device::DeviceSpec;
 use dqn::agent::Loss;
 use dqn::env::Backend;
+use dqn::infer::Agent;
 use dqn::train::{self, RunOptions, TrainConfig};
 use dqn::{bench, render};
 use harness::cli::RunArgs;
@@ -28,6 +29,7 @@ enum Command {
     /// Play episodes with a trained agent and report the scores; optionally record a GIF.
     Play {
         /// Checkpoint file, or run directory (its best checkpoint).
+        #[arg(long)]
         checkpoint: PathBuf,
         /// Episodes to play.
         #[arg(long, default_value_t = 10)]
@@ -236,14 +238,8 @@ fn run(cli: Cli) -> Result<()> {
             ensure!(episodes > 0, "--episodes must be positive");
             ensure!((0.0..=1.0).contains(&epsilon), "--epsilon must be in [0, 1]");
             ensure!(gif_scale > 0.0 && gif_scale <= 4.0, "--gif-scale must be in (0, 4]");
-            let played = train::play(
-                &checkpoint,
-                episodes,
-                epsilon,
-                seed,
-                gif.is_some(),
-                device.resolve()?,
-            )?;
+            let agent = Agent::load(&checkpoint, device.resolve()?)?;
+            let played = agent.play(episodes, epsilon, seed, gif.is_some())?;
             let eval = &played.eval;
             for (i, (r, l)) in eval.returns.iter().zip(&eval.lengths).enumerate() {
                 println!("episode {:>3}: return {r:>8.1} in {l} steps", i + 1);
@@ -277,7 +273,7 @@ fn run(cli: Cli) -> Result<()> {
                 summary.final_eval.std(),
                 summary.final_eval.returns.len()
             );
-            let played = train::play(&summary.dir, 1, 0.0, 7, true, options.device)?;
+            let played = Agent::load(&summary.dir, options.device)?.play(1, 0.0, 7, true)?;
             let path = summary.dir.join("cartpole.gif");
             render::write_gif(&path, &played.frames, played.fps, 0.5)?;
             println!("wrote {} ({} frames)", path.display(), played.frames.len());

@@ -9,10 +9,12 @@ use dl_core::optim::StepSchedule;
 use harness::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
 use seq2seq::bench;
 use seq2seq::data::{self, Direction, Example};
+use seq2seq::evaluate;
+use seq2seq::infer::{self, Decoding, Translation, Translator};
 use seq2seq::lexicon::Lexicon;
 use seq2seq::model::AttentionKind;
 use seq2seq::tokenize::TokenizerKind;
-use seq2seq::train::{self, Decoding, RunOptions, TrainConfig, Translator};
+use seq2seq::train::{self, RunOptions, TrainConfig};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -305,7 +307,7 @@ fn main() {
     harness::cli::main(run);
 }
 
-fn print_translation(source: &str, t: &train::Translation) {
+fn print_translation(source: &str, t: &Translation) {
     println!("{source}\n  => {}", t.text);
 }
 
@@ -323,7 +325,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Translate { checkpoint, sentences, decoding, unknown, attention_png, device } => {
             harness::cli::init(true);
             let decoding = decoding.decoding()?;
-            let mut translator = train::load_ensemble(&checkpoint, device.resolve()?)?;
+            let mut translator = Translator::load_ensemble(&checkpoint, device.resolve()?)?;
             unknown.apply(&mut translator)?;
             if !sentences.is_empty() {
                 let translations = translator.translate(&sentences, decoding);
@@ -344,7 +346,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { checkpoint, pairs, split, beam, alpha, examples, unknown, device } => {
             harness::cli::init(false);
             anyhow::ensure!(beam >= 1, "--beam must be at least 1");
-            let mut translator = train::load_ensemble(&checkpoint, device.resolve()?)?;
+            let mut translator = Translator::load_ensemble(&checkpoint, device.resolve()?)?;
             unknown.apply(&mut translator)?;
             let (name, set) = eval_set(&translator, pairs.as_ref(), &split)?;
             let models = match translator.partners.len() {
@@ -356,7 +358,7 @@ fn run(cli: Cli) -> Result<()> {
                 [("greedy", Decoding::GREEDY), ("beam", Decoding { beam, alpha })]
             {
                 let started = std::time::Instant::now();
-                let eval = train::evaluate(&translator, &set, decoding);
+                let eval = evaluate::evaluate(&translator, &set, decoding);
                 let label =
                     if decoding.beam > 0 { format!("{label} {beam}") } else { label.into() };
                 println!(
@@ -383,7 +385,7 @@ fn run(cli: Cli) -> Result<()> {
                 "--out must name a .safetensors file, got {}",
                 out.display()
             );
-            let n = train::average(&checkpoint, &out)?;
+            let n = infer::average(&checkpoint, &out)?;
             println!("averaged {n} checkpoints into {}", out.display());
         }
         Command::Demo { seconds, device } => {
@@ -407,7 +409,7 @@ fn run(cli: Cli) -> Result<()> {
             let options =
                 RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
             let summary = train::train(config, &options)?;
-            let translator = train::load(&summary.dir, device)?;
+            let translator = Translator::load(&summary.dir, device)?;
             let sentences =
                 ["Ich habe keine Zeit.", "Das Wetter ist heute schön.", "Wo ist der Bahnhof?"];
             for (s, t) in sentences
@@ -486,7 +488,7 @@ fn translate_stdin(translator: &Translator, decoding: Decoding) -> Result<()> {
 }
 
 /// The attention of one translation as a labelled heatmap: target tokens down, source across.
-fn write_attention(path: &std::path::Path, t: &train::Translation) -> Result<()> {
+fn write_attention(path: &std::path::Path, t: &Translation) -> Result<()> {
     let mut rows: Vec<String> = t.target_tokens.clone();
     rows.push("[EOS]".into());
     let values: Vec<Vec<f64>> =

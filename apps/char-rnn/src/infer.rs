@@ -1,12 +1,80 @@
-//! Generation: feed a prime, then repeatedly draw the next character from the model's
-//! distribution (sharpened or flattened by a temperature, optionally cut to the top k) and feed
-//! it back in.
+//! Using a trained model: [`CharModel`] loads a checkpoint and writes text. Generation feeds a
+//! prime, then repeatedly draws the next character from the model's distribution (sharpened or
+//! flattened by a temperature, optionally cut to the top k) and feeds it back in.
 
 use crate::data::Vocab;
 use crate::model::CharRnn;
-use anyhow::{bail, Result};
+use crate::train::{ModelInfo, TrainConfig};
+use crate::APP;
+use anyhow::{bail, Context, Result};
+use dl_core::checkpoint;
 use rand::Rng;
+use std::ops::ControlFlow;
+use std::path::Path;
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+/// A trained character model, loaded from a checkpoint and ready to write.
+///
+/// ```no_run
+/// use char_rnn::infer::{CharModel, SampleOptions};
+/// use std::ops::ControlFlow;
+/// # fn main() -> anyhow::Result<()> {
+/// let model = CharModel::load("runs/char-rnn/austen".as_ref(), tch::Device::Cpu)?;
+/// let options = SampleOptions {
+///     prime: "It is a truth".into(),
+///     length: 200,
+///     temperature: 0.8,
+///     top_k: None,
+///     seed: 1,
+/// };
+/// // Characters arrive one by one as they are drawn; `Break` stops early.
+/// let text = model.generate(&options, |c| {
+///     print!("{c}");
+///     ControlFlow::Continue(())
+/// })?;
+/// # let _ = text; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct CharModel {
+    /// The weights.
+    pub vs: VarStore,
+    /// The network.
+    pub model: CharRnn,
+    /// Its training configuration.
+    pub config: TrainConfig,
+    /// Vocabulary and shape.
+    pub info: ModelInfo,
+    /// Optimizer steps it was trained for.
+    pub step: u64,
+}
+
+impl CharModel {
+    /// Loads a checkpoint (file or run directory) of this app onto `device` (a checkpoint
+    /// written on a GPU loads on the CPU and the other way round).
+    pub fn load(path: &Path, device: Device) -> Result<CharModel> {
+        let path = checkpoint::resolve(path)?;
+        let sidecar = checkpoint::read_sidecar(&path, APP)?;
+        let config: TrainConfig = sidecar.config()?;
+        let info: ModelInfo = serde_json::from_value(sidecar.extra.clone()).with_context(|| {
+            format!("{}: the checkpoint has no model description", path.display())
+        })?;
+        let mut vs = VarStore::new(device);
+        let model = CharRnn::new(&vs.root(), info.spec);
+        checkpoint::load(&path, APP, &mut vs, None)?;
+        Ok(CharModel { vs, model, config, info, step: sidecar.step })
+    }
+
+    /// Writes text after `options.prime`, handing each character to `emit` as it is drawn
+    /// (see [`generate`]).
+    pub fn generate(
+        &self,
+        options: &SampleOptions,
+        emit: impl FnMut(char) -> ControlFlow<()>,
+    ) -> Result<String> {
+        generate(&self.model, &self.info.vocab, options, self.vs.device(), emit)
+    }
+}
 
 /// How to sample.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,14 +109,15 @@ impl SampleOptions {
     }
 }
 
-/// Generates `options.length` characters after the prime, handing each to `emit` as soon as it
-/// is drawn (the prime is not emitted). Returns the generated text.
+/// Generates up to `options.length` characters after the prime, handing each to `emit` as soon
+/// as it is drawn (the prime is not emitted); `emit` returning `Break` stops there. Returns the
+/// generated text.
 pub fn generate(
     model: &CharRnn,
     vocab: &Vocab,
     options: &SampleOptions,
     device: Device,
-    mut emit: impl FnMut(char),
+    mut emit: impl FnMut(char) -> ControlFlow<()>,
 ) -> Result<String> {
     options.validate()?;
     let _guard = tch::no_grad_guard();
@@ -68,8 +137,10 @@ pub fn generate(
     for _ in 0..options.length {
         let id = draw(&logits, options.temperature, options.top_k, &mut rng);
         let c = vocab.char(id);
-        emit(c);
         out.push(c);
+        if emit(c).is_break() {
+            break;
+        }
         let x = Tensor::from_slice(&[id]).to_device(device);
         let (next, s) = model.step(&x, &state);
         (logits, state) = (next.get(0), s);

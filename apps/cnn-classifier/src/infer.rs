@@ -1,15 +1,112 @@
-//! Classifying your own images: any PNG or JPEG, of any size and colour, brought to what the
-//! network was trained on. For digits that is how MNIST itself was made (NIST's black-on-white
+//! Using a trained network: [`Classifier`] loads a checkpoint and classifies your own images,
+//! any PNG or JPEG of any size and colour, brought to what the network was trained on. For digits that is how MNIST itself was made (NIST's black-on-white
 //! scans, inverted, fitted into 20x20 keeping the aspect ratio, centred by centre of mass in
 //! 28x28); for clothes the same without the margin; for anything else a plain resize.
 
-use crate::train::Trained;
+use crate::model::Net;
+use crate::train::{ModelInfo, TrainConfig};
+use crate::APP;
 use anyhow::{bail, Context, Result};
+use dl_core::checkpoint;
 use dl_core::nn::ModuleT;
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, Luma};
 use std::path::Path;
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+/// A trained classifier, loaded from a checkpoint and ready to classify images.
+///
+/// ```no_run
+/// use cnn_classifier::infer::Classifier;
+/// # fn main() -> anyhow::Result<()> {
+/// let classifier = Classifier::load("runs/cnn-classifier/mnist".as_ref(), tch::Device::Cpu)?;
+/// let photo = image::open("apps/cnn-classifier/examples/digit-3.png")?;
+/// for (class, probability) in classifier.predict(&photo, None, 3)? {
+///     println!("{class}: {:.1}%", 100.0 * probability);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Classifier {
+    /// The weights.
+    pub vs: VarStore,
+    /// The network.
+    pub net: Net,
+    /// Its training configuration.
+    pub config: TrainConfig,
+    /// Shapes, classes, normalisation.
+    pub info: ModelInfo,
+}
+
+impl Classifier {
+    /// Loads a checkpoint (file or run directory) of this app onto `device`.
+    pub fn load(path: &Path, device: Device) -> Result<Classifier> {
+        let path = checkpoint::resolve(path)?;
+        let sidecar = checkpoint::read_sidecar(&path, APP)?;
+        let config: TrainConfig = sidecar.config()?;
+        let info: ModelInfo = serde_json::from_value(sidecar.extra.clone()).with_context(|| {
+            format!("{}: the checkpoint has no model description", path.display())
+        })?;
+        let mut vs = VarStore::new(device);
+        let net = Net::new(&vs.root(), config.model, info.shape)?;
+        checkpoint::load(&path, APP, &mut vs, None)?;
+        Ok(Classifier { vs, net, config, info })
+    }
+
+    /// The device the network is on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// How images are brought to the network's input when the caller does not say:
+    /// the recipe of the dataset it was trained on ([`Preprocess::for_dataset`]).
+    pub fn default_preprocess(&self) -> Preprocess {
+        Preprocess::for_dataset(&self.config.dataset, self.info.shape.channels)
+    }
+
+    /// The image as the network sees it, `[C, H, W]` floats in `[0, 1]` before normalisation
+    /// (for showing what it was given).
+    pub fn input(&self, img: &DynamicImage, recipe: Option<Preprocess>) -> Result<Tensor> {
+        let s = self.info.shape;
+        let recipe = recipe.unwrap_or_else(|| self.default_preprocess());
+        preprocess(img, recipe, s.channels, s.height, s.width)
+    }
+
+    /// The top `k` classes of an image, with probabilities, most probable first.
+    pub fn predict(
+        &self,
+        img: &DynamicImage,
+        recipe: Option<Preprocess>,
+        k: usize,
+    ) -> Result<Vec<(String, f64)>> {
+        let x = self.input(img, recipe)?;
+        let _guard = tch::no_grad_guard();
+        let x = self.info.norm.apply(&x.unsqueeze(0).to_device(self.device()));
+        let probs = self.net.forward_t(&x, false).softmax(-1, Kind::Float).squeeze_dim(0);
+        let k = k.min(self.info.shape.classes as usize) as i64;
+        let (values, indices) = probs.topk(k, -1, true, true);
+        let values = Vec::<f64>::try_from(&values.to_kind(Kind::Double).to_device(Device::Cpu))?;
+        let indices = Vec::<i64>::try_from(&indices.to_device(Device::Cpu))?;
+        Ok(indices
+            .iter()
+            .zip(values)
+            .map(|(i, p)| (self.info.classes[*i as usize].clone(), p))
+            .collect())
+    }
+
+    /// [`Classifier::predict`] for an image file.
+    pub fn predict_file(
+        &self,
+        path: &Path,
+        recipe: Option<Preprocess>,
+        k: usize,
+    ) -> Result<Vec<(String, f64)>> {
+        let img = image::open(path)
+            .map_err(|e| anyhow::anyhow!("{}: not a readable image ({e})", path.display()))?;
+        self.predict(&img, recipe, k).with_context(|| format!("{}", path.display()))
+    }
+}
 
 /// How an image is brought to the network's input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -159,43 +256,4 @@ pub fn preprocess(
             }
         }
     }
-}
-
-/// The top `k` classes of an image file, with probabilities. `recipe` defaults to the one of
-/// the dataset the network was trained on ([`Preprocess::for_dataset`]).
-pub fn classify(
-    trained: &Trained,
-    path: &Path,
-    recipe: Option<Preprocess>,
-    k: usize,
-    device: Device,
-) -> Result<Vec<(String, f64)>> {
-    let img = image::open(path)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable image ({e})", path.display()))?;
-    classify_image(trained, &img, recipe, k, device).with_context(|| format!("{}", path.display()))
-}
-
-/// The top `k` classes of an image, with probabilities.
-pub fn classify_image(
-    trained: &Trained,
-    img: &DynamicImage,
-    recipe: Option<Preprocess>,
-    k: usize,
-    device: Device,
-) -> Result<Vec<(String, f64)>> {
-    let s = trained.info.shape;
-    let recipe =
-        recipe.unwrap_or_else(|| Preprocess::for_dataset(&trained.config.dataset, s.channels));
-    let x = preprocess(img, recipe, s.channels, s.height, s.width)?;
-    let _guard = tch::no_grad_guard();
-    let x = trained.info.norm.apply(&x.unsqueeze(0).to_device(device));
-    let probs = trained.net.forward_t(&x, false).softmax(-1, Kind::Float).squeeze_dim(0);
-    let (values, indices) = probs.topk(k.min(s.classes as usize) as i64, -1, true, true);
-    let values = Vec::<f64>::try_from(&values.to_kind(Kind::Double).to_device(Device::Cpu))?;
-    let indices = Vec::<i64>::try_from(&indices.to_device(Device::Cpu))?;
-    Ok(indices
-        .iter()
-        .zip(values)
-        .map(|(i, p)| (trained.info.classes[*i as usize].clone(), p))
-        .collect())
 }
