@@ -1,14 +1,17 @@
 //! style-transfer: the losses against hand-computed values, the weight decoder against a file
 //! PyTorch wrote, the optimisation reducing the loss with a random VGG19, DeepDream raising its
-//! objective, colours kept, and bad input refused. (L-BFGS on Rosenbrock and least squares is
+//! objective, colours kept, runs that stop and resume exactly, and bad input refused. (L-BFGS on Rosenbrock and least squares is
 //! tested in `dl_core::optim::lbfgs`.)
 
 use datasets::torch_legacy::{self, Dtype};
 use integration_tests::fixtures;
+use std::ops::ControlFlow;
+use std::path::Path;
 use style_transfer::dream::{self, DreamSettings};
+use style_transfer::train::{self, RunOptions, StyleConfig};
 use style_transfer::transfer::{self, Init, Method, Settings, Targets};
 use style_transfer::vgg::{Pooling, Vgg19};
-use style_transfer::{loss, picture};
+use style_transfer::{infer, loss, picture};
 use tch::{Device, Kind, Tensor};
 
 fn values(t: &Tensor) -> Vec<f32> {
@@ -132,10 +135,11 @@ fn ten_iterations_reduce_the_loss_with_a_random_vgg() {
         let before = tch::no_grad(|| targets.terms(&vgg, &s, &content)).unwrap().values()[3];
         let mut last = [f64::NAN; 4];
         let mut count = 0;
-        let image = transfer::optimise(&vgg, &s, &targets, &content, |it, _| {
+        let styles = [(style.shallow_clone(), 1.0)];
+        let image = infer::stylise(&vgg, &s, &content, &styles, |it, _| {
             last = it.losses;
             count = it.iteration;
-            Ok(())
+            ControlFlow::Continue(())
         })
         .unwrap();
         assert_eq!(count, 10, "{method:?} stopped early");
@@ -224,4 +228,90 @@ fn bad_images_and_absurd_sizes_are_refused_with_a_reason() {
     let err = transfer::check_memory(4096, 4096, &s, Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("--size"), "{err}");
     assert!(transfer::check_memory(64, 64, &s, Device::Cpu).is_ok());
+}
+
+/// A small run on a random VGG19 saved into `dir`: the vendored pictures at 32 px.
+fn small_run(dir: &Path, optimizer: Method) -> StyleConfig {
+    let weights = dir.join("random-vgg19.safetensors");
+    if !weights.exists() {
+        Vgg19::random(Pooling::Avg, Device::Cpu, 3).save(&weights).unwrap();
+    }
+    StyleConfig {
+        size: 32,
+        optimizer,
+        history: 5,
+        iterations: 8,
+        checkpoint_every: 3,
+        pooling: Pooling::Avg,
+        weights: Some(weights),
+        ..StyleConfig::default()
+    }
+}
+
+fn quiet(out: &Path) -> RunOptions {
+    RunOptions { out: Some(out.to_path_buf()), quiet: true, ..RunOptions::new(Device::Cpu) }
+}
+
+#[test]
+fn a_stopped_run_resumes_to_the_same_image_and_optimizer_state() {
+    if integration_tests::alone!(a_stopped_run_resumes_to_the_same_image_and_optimizer_state) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // L-BFGS's history and Adam's moments must both come back with the image.
+    for method in [Method::Lbfgs, Method::Adam] {
+        let config = small_run(dir.path(), method);
+        let straight = dir.path().join(format!("straight-{method:?}"));
+        let summary = train::run(config.clone(), &quiet(&straight), None).unwrap();
+        assert_eq!((summary.iterations, summary.stopped_early), (8, false), "{method:?}");
+        assert!(straight.join("result.png").is_file() && straight.join("loss.png").is_file());
+
+        let cut = dir.path().join(format!("cut-{method:?}"));
+        let budget = RunOptions { max_minutes: Some(1e-9), ..quiet(&cut) };
+        let stopped = train::run(config, &budget, None).unwrap();
+        assert_eq!((stopped.iterations, stopped.stopped_early), (1, true), "{method:?}");
+        let resumed = RunOptions { resume: Some(cut.clone()), out: None, ..quiet(&cut) };
+        let image = dir.path().join("also.png");
+        let summary = train::run(StyleConfig::default(), &resumed, Some(&image)).unwrap();
+        assert_eq!(summary.iterations, 8, "{method:?}");
+        assert!(image.is_file());
+        integration_tests::assert_same_checkpoints(&straight, &cut);
+        let steps: Vec<u64> = harness::metrics::read(&cut.join("metrics.jsonl"))
+            .unwrap()
+            .iter()
+            .map(|r| r.step)
+            .collect();
+        assert_eq!(steps, (1..=8).collect::<Vec<_>>(), "{method:?}: every iteration once");
+    }
+}
+
+#[test]
+fn a_caller_can_stop_a_transfer_and_bad_settings_are_refused() {
+    let vgg = Vgg19::random(Pooling::Avg, Device::Cpu, 1);
+    let content = Tensor::rand([1, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let s = small_settings(Method::Adam, 50);
+    let mut seen = 0;
+    let _image = infer::stylise(&vgg, &s, &content, &[(content.copy(), 1.0)], |it, image| {
+        assert_eq!(image.size(), [1, 3, 32, 32]);
+        seen = it.iteration;
+        if it.iteration == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!(seen, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(StyleConfig, &str); 4] = [
+        (StyleConfig { size: 8, ..StyleConfig::default() }, "--size 8 is out of range"),
+        (StyleConfig { styles: vec![], ..StyleConfig::default() }, "at least one --style"),
+        (StyleConfig { style_weight: -1.0, ..StyleConfig::default() }, "--style-weight"),
+        (StyleConfig { lr: Some(0.0), ..StyleConfig::default() }, "--lr must be"),
+    ];
+    for (config, message) in cases {
+        let err = train::run(config, &quiet(&dir.path().join("bad")), None).unwrap_err();
+        assert!(err.to_string().contains(message), "{err}");
+        assert!(!dir.path().join("bad").exists(), "a refused run wrote its directory");
+    }
 }

@@ -3,6 +3,7 @@
 
 mod basics;
 mod char_rnn;
+mod cli;
 mod cnn_classifier;
 mod core_crate;
 mod datasets_crate;

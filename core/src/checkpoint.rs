@@ -55,6 +55,9 @@ pub struct Sidecar {
     /// The best value so far of the metric that chooses the run's best checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best: Option<f64>,
+    /// Names of the app's state tensors saved with it (see [`save_with_state`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state_tensors: Vec<String>,
 }
 
 impl Sidecar {
@@ -80,7 +83,13 @@ impl Sidecar {
             extra: serde_json::Value::Null,
             state: serde_json::Value::Null,
             best: None,
+            state_tensors: Vec::new(),
         })
+    }
+
+    /// Whether the checkpoint has a `NAME.optim.safetensors` (optimizer or app state tensors).
+    pub fn has_training_state(&self) -> bool {
+        self.optimizer.is_some() || !self.state_tensors.is_empty()
     }
 
     /// The saved configuration, as the app's config type.
@@ -139,8 +148,9 @@ pub fn save(
     save_with_state(path, vs, optimizer, Vec::new(), sidecar)
 }
 
-/// [`save`], with tensors of the app's training state (e.g. a carried hidden state) stored
-/// beside the optimizer's; read them back with [`load_to_resume`]. They need an optimizer.
+/// [`save`], with tensors of the app's training state (a carried hidden state, an L-BFGS
+/// history) stored beside the optimizer's in `NAME.optim.safetensors`, under `state/`; read
+/// them back with [`load_to_resume`].
 pub fn save_with_state(
     path: &Path,
     vs: &VarStore,
@@ -156,17 +166,12 @@ pub fn save_with_state(
     let next = paths.next();
     let mut sidecar = sidecar.clone();
     write_tensors(&next.model, vs.variables().into_iter().collect())?;
-    match optimizer {
-        Some(opt) => {
-            let mut tensors = opt.state_tensors();
-            tensors.extend(state.into_iter().map(|(n, t)| (format!("{STATE_PREFIX}{n}"), t)));
-            write_tensors(&next.optimizer, tensors)?;
-            sidecar.optimizer = Some(opt.meta());
-        }
-        None if !state.is_empty() => {
-            return Err(Error::Config("state tensors are saved with an optimizer only".into()))
-        }
-        None => sidecar.optimizer = None,
+    sidecar.optimizer = optimizer.map(Optimizer::meta);
+    sidecar.state_tensors = state.iter().map(|(name, _)| name.clone()).collect();
+    if sidecar.has_training_state() {
+        let mut tensors = optimizer.map(Optimizer::state_tensors).unwrap_or_default();
+        tensors.extend(state.into_iter().map(|(n, t)| (format!("{STATE_PREFIX}{n}"), t)));
+        write_tensors(&next.optimizer, tensors)?;
     }
     let json = serde_json::to_vec_pretty(&sidecar)
         .map_err(|e| Error::Config(format!("checkpoint sidecar cannot be serialised: {e}")))?;
@@ -217,14 +222,13 @@ fn finish_interrupted_save(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(to, e)),
     };
-    // A checkpoint saved without an optimizer must not keep an older one's optimizer file.
+    // A checkpoint saved without training state must not keep an older one's state file.
     let bytes = std::fs::read(&next.sidecar).map_err(|e| Error::io(&next.sidecar, e))?;
-    let without_optimizer = serde_json::from_slice::<Sidecar>(&bytes)
+    let with_state = serde_json::from_slice::<Sidecar>(&bytes)
         .map_err(|e| Error::bad_file(&next.sidecar, format!("not a checkpoint sidecar ({e})")))?
-        .optimizer
-        .is_none();
+        .has_training_state();
     rename(&next.model, &paths.model)?;
-    match without_optimizer {
+    match !with_state {
         true => match std::fs::remove_file(&paths.optimizer) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Error::io(&paths.optimizer, e))
@@ -265,50 +269,63 @@ pub fn load(
     vs: &mut VarStore,
     optimizer: Option<&mut Optimizer>,
 ) -> Result<Sidecar> {
-    let sidecar = read_sidecar(path, app)?;
-    load_weights(&Paths::of(path).model, vs)?;
-    if let Some(opt) = optimizer {
-        load_training_state(path, &sidecar, opt)?;
+    match optimizer {
+        None => {
+            let sidecar = read_sidecar(path, app)?;
+            load_weights(&Paths::of(path).model, vs)?;
+            Ok(sidecar)
+        }
+        Some(opt) => {
+            let (sidecar, _) = load_to_resume(path, app, vs, Some(opt))?;
+            Ok(sidecar)
+        }
     }
-    Ok(sidecar)
 }
 
 /// [`load`] for a training run that resumes: the weights into `vs`, the optimizer state into
-/// `optimizer`, and the app's state tensors saved by [`save_with_state`], by name.
+/// `optimizer` (if the run has one), and the app's state tensors saved by [`save_with_state`],
+/// by name.
 pub fn load_to_resume(
     path: &Path,
     app: &str,
     vs: &mut VarStore,
-    optimizer: &mut Optimizer,
+    optimizer: Option<&mut Optimizer>,
 ) -> Result<(Sidecar, BTreeMap<String, Tensor>)> {
     let sidecar = read_sidecar(path, app)?;
     load_weights(&Paths::of(path).model, vs)?;
-    let state = load_training_state(path, &sidecar, optimizer)?;
+    let paths = Paths::of(path);
+    let (mut optimizer_tensors, mut state) = (Vec::new(), BTreeMap::new());
+    if sidecar.has_training_state() {
+        for (name, tensor) in read_tensors(&paths.optimizer)? {
+            match name.strip_prefix(STATE_PREFIX) {
+                Some(state_name) => drop(state.insert(state_name.to_string(), tensor)),
+                None => optimizer_tensors.push((name, tensor)),
+            }
+        }
+    }
+    if let Some(name) = sidecar.state_tensors.iter().find(|n| !state.contains_key(*n)) {
+        let reason = format!("its state tensor {name:?} is missing");
+        return Err(Error::Checkpoint { path: paths.optimizer, reason });
+    }
+    if let Some(opt) = optimizer {
+        load_optimizer(&paths, &sidecar, opt, optimizer_tensors)?;
+    }
     Ok((sidecar, state))
 }
 
-/// Reads `NAME.optim.safetensors` once: the optimizer's tensors go into `opt`, the app's state
-/// tensors are returned.
-fn load_training_state(
-    path: &Path,
+/// Restores `opt` from the checkpoint's optimizer scalars and `tensors`.
+fn load_optimizer(
+    paths: &Paths,
     sidecar: &Sidecar,
     opt: &mut Optimizer,
-) -> Result<BTreeMap<String, Tensor>> {
-    let paths = Paths::of(path);
+    tensors: Vec<(String, Tensor)>,
+) -> Result<()> {
     let meta = sidecar.optimizer.as_ref().ok_or_else(|| Error::Checkpoint {
         path: paths.sidecar.clone(),
         reason: "it holds no optimizer state, so training cannot resume from it".into(),
     })?;
-    let (mut optimizer, mut state) = (Vec::new(), BTreeMap::new());
-    for (name, tensor) in read_tensors(&paths.optimizer)? {
-        match name.strip_prefix(STATE_PREFIX) {
-            Some(state_name) => drop(state.insert(state_name.to_string(), tensor)),
-            None => optimizer.push((name, tensor)),
-        }
-    }
-    opt.load_state(meta, optimizer)
-        .map_err(|e| Error::Checkpoint { path: paths.optimizer, reason: e.to_string() })?;
-    Ok(state)
+    opt.load_state(meta, tensors)
+        .map_err(|e| Error::Checkpoint { path: paths.optimizer.clone(), reason: e.to_string() })
 }
 
 /// What a reader does about an interrupted save: finish it if it reached its commit point,

@@ -27,7 +27,7 @@
 //! let mut vs = tch::nn::VarStore::new(session.device());
 //! let net = tch::nn::linear(vs.root(), 4, 1, Default::default());
 //! let mut opt = dl_core::optim::Optimizer::new(dl_core::optim::OptimizerConfig::adam(1e-3), &vs)?;
-//! let _restored: Option<State> = session.restore(&mut vs, &mut opt)?;
+//! let _restored: Option<State> = session.restore(&mut vs, Some(&mut opt))?;
 //! while session.step() < session.config().steps && !session.expired() {
 //!     // forward, loss, backward, opt.step() ...
 //!     session.advance();
@@ -213,10 +213,15 @@ impl<C: TrainingConfig> Session<C> {
         })
     }
 
-    /// When resuming: loads the last checkpoint's weights into `vs` and state into `opt`, sets
+    /// When resuming: loads the last checkpoint's weights into `vs` and state into `opt` (for a
+    /// run that has one: an optimizer of `dl_core::optim`), sets
     /// the step, epoch and best value, and returns the app's state saved with it. `None` for a
     /// new run (nothing changes). Call it once, after building the model and optimizer.
-    pub fn restore(&mut self, vs: &mut VarStore, opt: &mut Optimizer) -> Result<Option<State>> {
+    pub fn restore(
+        &mut self,
+        vs: &mut VarStore,
+        opt: Option<&mut Optimizer>,
+    ) -> Result<Option<State>> {
         let Some(last) = self.resume_from.take() else { return Ok(None) };
         let (sidecar, tensors) = checkpoint::load_to_resume(&last, self.app, vs, opt)?;
         (self.step, self.epoch, self.best) = (sidecar.step, sidecar.epoch, sidecar.best);
@@ -305,7 +310,7 @@ impl<C: TrainingConfig> Session<C> {
         state: State,
     ) -> Result<bool> {
         let improved = self.evaluated(vs, metrics, &state.model)?;
-        self.save_last(vs, opt, state)?;
+        self.save_last(vs, Some(opt), state)?;
         Ok(improved)
     }
 
@@ -333,20 +338,19 @@ impl<C: TrainingConfig> Session<C> {
         Ok(improved)
     }
 
-    /// Saves everything a resume needs as the `last` checkpoint (weights, optimizer, step,
-    /// epoch, best value, `state`), and redraws the plots.
-    pub fn save_last(&mut self, vs: &VarStore, opt: &Optimizer, state: State) -> Result<()> {
+    /// Saves everything a resume needs as the `last` checkpoint (weights, optimizer if the run
+    /// has one, step, epoch, best value, `state`), and redraws the plots.
+    pub fn save_last(
+        &mut self,
+        vs: &VarStore,
+        opt: Option<&Optimizer>,
+        state: State,
+    ) -> Result<()> {
         let mut sidecar = self.sidecar()?;
         sidecar.extra = state.model;
         sidecar.state = state.values;
         let tensors = state.tensors.into_iter().collect();
-        checkpoint::save_with_state(
-            &self.run.checkpoint("last"),
-            vs,
-            Some(opt),
-            tensors,
-            &sidecar,
-        )?;
+        checkpoint::save_with_state(&self.run.checkpoint("last"), vs, opt, tensors, &sidecar)?;
         self.run.plot()?;
         Ok(())
     }

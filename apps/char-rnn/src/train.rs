@@ -243,7 +243,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     }
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
     let mut state = model.zero_state(config.batch_size);
-    if let Some(saved) = session.restore(&mut vs, &mut opt)? {
+    if let Some(saved) = session.restore(&mut vs, Some(&mut opt))? {
         if saved.model_as::<ModelInfo>()?.vocab != vocab {
             bail!("the corpus no longer has the vocabulary the run was started with");
         }

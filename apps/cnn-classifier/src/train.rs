@@ -220,7 +220,7 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
     let net = Net::new(&vs.root(), config.model, shape)?;
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
     let mut position = Position::default();
-    if let Some(saved) = session.restore(&mut vs, &mut opt)? {
+    if let Some(saved) = session.restore(&mut vs, Some(&mut opt))? {
         position = saved.values_as()?;
     }
     let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;

@@ -390,7 +390,7 @@ fn save_last(
     if session.config().save_buffer {
         checkpoint::write_tensors(&buffer_path(session.dir()), memory.to_tensors())?;
     }
-    Ok(session.save_last(&nets.vs, opt, State::model(state)?)?)
+    Ok(session.save_last(&nets.vs, Some(opt), State::model(state)?)?)
 }
 
 fn buffer_path(dir: &Path) -> PathBuf {
@@ -429,7 +429,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         explore_rng: rng(config.seed, "explore"),
         replay_rng: rng(config.seed, "replay"),
     };
-    if let Some(saved) = session.restore(&mut nets.vs, &mut opt)? {
+    if let Some(saved) = session.restore(&mut nets.vs, Some(&mut opt))? {
         state = saved.model_as().context("the last checkpoint has no agent state")?;
         ensure!(state.spec == spec, "the checkpoint's network does not fit the environment");
         let buffer = buffer_path(session.dir());

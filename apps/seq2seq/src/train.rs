@@ -421,7 +421,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let model = Seq2Seq::new(&vs.root(), spec);
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
     let mut position = Position { batch_in_epoch: 0, rng: ChaCha8Rng::seed_from_u64(config.seed) };
-    match session.restore(&mut vs, &mut opt)? {
+    match session.restore(&mut vs, Some(&mut opt))? {
         Some(saved) => position = saved.values_as()?,
         None => {
             for (name, vocab) in

@@ -7,12 +7,16 @@
 //! `main.rs` parses the command line; `vgg.rs` is the pretrained feature extractor (with the
 //! Caffe preprocessing folded in), `loss.rs` the content, style (Gram) and total-variation
 //! losses, `transfer.rs` the optimisation of the image (L-BFGS from `dl_core::optim::lbfgs`,
-//! or Adam), `dream.rs` DeepDream, `picture.rs` images in and out, `bench.rs` the benchmark.
+//! or Adam), `train.rs` a run of it that checkpoints and resumes, `infer.rs` the library call
+//! (with progress and cancellation), `dream.rs` DeepDream, `picture.rs` images in and out,
+//! `bench.rs` the benchmark.
 
 pub mod bench;
 pub mod dream;
+pub mod infer;
 pub mod loss;
 pub mod picture;
+pub mod train;
 pub mod transfer;
 pub mod vgg;
 

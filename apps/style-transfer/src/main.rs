@@ -4,14 +4,15 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use dl_core::device::DeviceSpec;
-use harness::plot::{self, Axis, Series};
+use harness::plot::{self, Axis};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use style_transfer::dream::{self, DreamSettings};
-use style_transfer::transfer::{self, Init, Iteration, Method, Settings, Targets};
+use style_transfer::train::{self, RunOptions, StyleConfig};
+use style_transfer::transfer::{Init, Method};
 use style_transfer::vgg::{Pooling, Vgg19};
-use style_transfer::{bench, picture, APP};
+use style_transfer::{bench, infer, picture};
 use tch::{Kind, Tensor};
 
 /// Neural style transfer (Gatys et al., 2015) and DeepDream on the pretrained VGG19.
@@ -25,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Repaint the content photo in the style of one or more images.
-    Run(Box<RunArgs>),
+    Run(Box<StyleArgs>),
     /// DeepDream: amplify what one layer sees in a photo, at several scales.
     Dream(Box<DreamArgs>),
     /// Check that the weights are real: the first layer's filters as a picture, and how the
@@ -64,9 +65,9 @@ enum Command {
         /// L-BFGS iterations.
         #[arg(long, default_value_t = 20)]
         iterations: usize,
-        /// Where to write the image.
-        #[arg(long, default_value = "runs/style-transfer/demo.png")]
-        out: PathBuf,
+        /// Also write the image here (the run directory gets its result.png).
+        #[arg(long, value_name = "FILE.png", default_value = "runs/style-transfer/demo.png")]
+        image: PathBuf,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -107,77 +108,97 @@ struct NetArgs {
 
 impl NetArgs {
     fn load(&self) -> Result<Vgg19> {
-        let device = self.device.resolve()?;
-        let path = match &self.weights {
-            Some(path) => path.clone(),
-            None => datasets::registry::vgg19_weights(&datasets::fetch::data_dir(None))?,
-        };
-        Vgg19::load(&path, self.pooling, device)
+        infer::load_vgg(self.weights.as_deref(), self.pooling, self.device.resolve()?)
     }
 }
 
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The photo: an image file, or a vendored picture by name.
-    #[arg(long, default_value = "astronaut")]
-    content: String,
-    /// A style image, optionally with a blend weight (`IMG:WEIGHT`); repeat to blend styles.
-    #[arg(long = "style", value_name = "IMG[:WEIGHT]", default_value = "starry_night")]
+/// The flags of `run`; each overrides the `--config` file, which overrides the defaults (see
+/// `StyleConfig`, whose documentation each default comes from).
+#[derive(clap::Args, Serialize)]
+struct StyleArgs {
+    /// The photo: an image file, or a vendored picture by name [default: astronaut].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    /// A style image, optionally with a blend weight (`IMG:WEIGHT`); repeat to blend styles
+    /// [default: starry_night].
+    #[arg(long = "style", value_name = "IMG[:WEIGHT]")]
+    #[serde(rename = "styles", skip_serializing_if = "Vec::is_empty")]
     styles: Vec<String>,
-    /// The stylised image to write [default: result.png in the run directory].
-    #[arg(long, value_name = "OUT.png")]
-    out: Option<PathBuf>,
-    /// Longest side of the images, in pixels.
-    #[arg(long, default_value_t = 512)]
-    size: u32,
-    /// Weight of the content loss.
-    #[arg(long, default_value_t = 1.0)]
-    content_weight: f64,
-    /// Weight of the style loss.
-    #[arg(long, default_value_t = 1e3)]
-    style_weight: f64,
-    /// Weight of the total-variation loss.
-    #[arg(long, default_value_t = 1e4)]
-    tv_weight: f64,
-    /// lbfgs (the paper's) or adam.
-    #[arg(long, value_enum, default_value = "lbfgs")]
-    optimizer: Method,
+    /// Longest side of the images, in pixels [default: 512].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u32>,
+    /// Weight of the content loss [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_weight: Option<f64>,
+    /// Weight of the style loss [default: 1000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    style_weight: Option<f64>,
+    /// Weight of the total-variation loss [default: 10000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tv_weight: Option<f64>,
+    /// lbfgs (the paper's) or adam [default: lbfgs].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    optimizer: Option<Method>,
     /// Adam's learning rate (0..1 pixels) [default 0.02], or L-BFGS's step [default 1].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     lr: Option<f64>,
-    /// Pairs L-BFGS remembers.
-    #[arg(long, default_value_t = 100)]
-    history: usize,
-    /// Start from the photo or from noise.
-    #[arg(long, value_enum, default_value = "content")]
-    init: Init,
-    /// Iterations (an L-BFGS iteration may evaluate the losses more than once).
-    #[arg(long, default_value_t = 150)]
-    iterations: usize,
+    /// Pairs L-BFGS remembers [default: 100].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<usize>,
+    /// Start from the photo or from noise [default: content].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init: Option<Init>,
+    /// Iterations (an L-BFGS iteration may evaluate the losses more than once) [default: 150].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iterations: Option<usize>,
     /// Keep the photo's colours: take only the luminance of the result.
     #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     preserve_colors: bool,
     /// Write the image every N iterations into the run directory's frames/.
     #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     save_every: Option<usize>,
-    /// Content layers (the paper's conv4_2 is relu4_2 here: Caffe's ReLU works in place).
-    #[arg(long, value_delimiter = ',', default_value = "relu4_2")]
-    content_layers: Vec<String>,
-    /// Style layers.
-    #[arg(long, value_delimiter = ',', default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")]
-    style_layers: Vec<String>,
-    /// Seed of the noise initialisation.
-    #[arg(long, default_value_t = 1)]
-    seed: i64,
-    /// Run directory for the configuration, losses, curve and frames [default:
-    /// runs/style-transfer/TIMESTAMP].
-    #[arg(long, value_name = "DIR")]
-    run_dir: Option<PathBuf>,
-    /// Print only results and errors.
-    #[arg(long, short)]
-    quiet: bool,
+    /// Checkpoint the image and the optimizer every N iterations [default: 25].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint_every: Option<usize>,
+    /// Content layers [default: relu4_2; the paper's conv4_2 is relu4_2 here, as Caffe's ReLU
+    /// works in place].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_layers: Option<Vec<String>>,
+    /// Style layers [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    style_layers: Option<Vec<String>>,
+    /// Pooling between blocks [default: max].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pooling: Option<Pooling>,
+    /// VGG19 weights in safetensors with torchvision's names [default: fetched by the
+    /// datasets crate, as `datasets fetch vgg19` does].
+    #[arg(long, value_name = "FILE.safetensors")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<PathBuf>,
+    /// Also write the stylised image here (it is always written as result.png in the run
+    /// directory).
+    #[arg(long, value_name = "FILE.png")]
+    #[serde(skip)]
+    image: Option<PathBuf>,
     #[command(flatten)]
-    net: NetArgs,
+    #[serde(skip)]
+    run: harness::cli::RunArgs,
 }
 
 #[derive(clap::Args)]
@@ -216,37 +237,6 @@ struct DreamArgs {
     net: NetArgs,
 }
 
-/// A style image and its blend weight, as recorded in the run's config.
-#[derive(Serialize)]
-struct Style {
-    image: String,
-    weight: f64,
-}
-
-/// The run's configuration, written to `config.toml`.
-#[derive(Serialize)]
-struct RunRecord {
-    content: String,
-    styles: Vec<Style>,
-    size: u32,
-    pooling: Pooling,
-    weights: String,
-    settings: Settings,
-}
-
-/// `IMG` or `IMG:WEIGHT` (the weight after the last colon, when it is a number).
-fn parse_style(spec: &str) -> Result<Style> {
-    if let Some((image, weight)) = spec.rsplit_once(':') {
-        if let Ok(weight) = weight.parse::<f64>() {
-            if !(weight.is_finite() && weight >= 0.0) {
-                bail!("style weight in {spec:?} must be a non-negative number");
-            }
-            return Ok(Style { image: image.to_string(), weight });
-        }
-    }
-    Ok(Style { image: spec.to_string(), weight: 1.0 })
-}
-
 fn main() {
     harness::cli::main(run);
 }
@@ -254,8 +244,13 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => {
-            harness::cli::init(args.quiet);
-            stylise(*args)?;
+            let common = &args.run;
+            harness::cli::init(common.quiet);
+            let overrides = common.overrides(args.as_ref());
+            let config: StyleConfig =
+                harness::config::resolve(common.config.as_deref(), &overrides)?;
+            let summary = train::run(config, &common.options()?, args.image.as_deref())?;
+            report(&summary, args.image.as_deref());
         }
         Command::Dream(args) => {
             harness::cli::init(false);
@@ -273,18 +268,18 @@ fn run(cli: Cli) -> Result<()> {
             plot::run_curves(&runs, &metric, axis, true, &out)?;
             println!("wrote {}", out.display());
         }
-        Command::Demo { size, iterations, out, net } => {
+        Command::Demo { size, iterations, image, net } => {
             harness::cli::init(false);
-            let args = RunArgs::parse_from([
-                "run".to_string(),
-                "--size".into(),
-                size.to_string(),
-                "--iterations".into(),
-                iterations.to_string(),
-                "--out".into(),
-                out.display().to_string(),
-            ]);
-            stylise(RunArgs { net, ..args })?;
+            let config = StyleConfig {
+                size,
+                iterations,
+                pooling: net.pooling,
+                weights: net.weights,
+                ..StyleConfig::default()
+            };
+            let options = RunOptions::new(net.device.resolve()?);
+            let summary = train::run(config, &options, Some(&image))?;
+            report(&summary, Some(&image));
         }
         Command::Bench { device, threads, size, warmup, iterations } => {
             harness::cli::init(false);
@@ -306,18 +301,6 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Parses `parse_from` arguments for the demo (clap needs a top-level parser).
-impl RunArgs {
-    fn parse_from<I: IntoIterator<Item = String>>(args: I) -> RunArgs {
-        #[derive(Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            args: RunArgs,
-        }
-        Wrapper::parse_from(args).args
-    }
-}
-
 /// Refuses a `--size` outside [`picture::SIZES`].
 fn check_size(size: u32) -> Result<()> {
     if !picture::SIZES.contains(&size) {
@@ -327,149 +310,21 @@ fn check_size(size: u32) -> Result<()> {
     Ok(())
 }
 
-fn stylise(args: RunArgs) -> Result<()> {
-    check_size(args.size)?;
-    let styles = args.styles.iter().map(|s| parse_style(s)).collect::<Result<Vec<_>>>()?;
-    let settings = Settings {
-        content_layers: args.content_layers.clone(),
-        style_layers: args.style_layers.clone(),
-        content_weight: args.content_weight,
-        style_weight: args.style_weight,
-        tv_weight: args.tv_weight,
-        optimizer: args.optimizer,
-        lr: args.lr.unwrap_or(match args.optimizer {
-            Method::Lbfgs => 1.0,
-            Method::Adam => 0.02,
-        }),
-        history: args.history,
-        init: args.init,
-        iterations: args.iterations,
-        preserve_colors: args.preserve_colors,
-        seed: args.seed,
-    };
-    Vgg19::check_layers(&settings.content_layers)?;
-    Vgg19::check_layers(&settings.style_layers)?;
-    for (name, w) in [
-        ("--content-weight", settings.content_weight),
-        ("--style-weight", settings.style_weight),
-        ("--tv-weight", settings.tv_weight),
-    ] {
-        if !(w.is_finite() && w >= 0.0) {
-            bail!("{name} must be a non-negative number, got {w}");
-        }
-    }
-    if args.save_every == Some(0) {
-        bail!("--save-every must be at least 1");
-    }
-    if args.history == 0 && settings.optimizer == Method::Lbfgs {
-        bail!("--history must be at least 1");
-    }
-
-    // Read every image before the long part starts.
-    let content_image = picture::open(&args.content)?;
-    let style_images =
-        styles.iter().map(|s| picture::open(&s.image)).collect::<Result<Vec<_>>>()?;
-    let device = args.net.device.resolve()?;
-    let content = picture::to_tensor(&content_image, args.size, device);
-    let (_, _, h, w) = content.size4()?;
-    transfer::check_memory(h, w, &settings, device)?;
-    let vgg = args.net.load()?;
-
-    let record = RunRecord {
-        content: args.content.clone(),
-        styles,
-        size: args.size,
-        pooling: args.net.pooling,
-        weights: args.net.weights.as_ref().map_or("fetched".into(), |p| p.display().to_string()),
-        settings: settings.clone(),
-    };
-    let mut run = harness::run::Run::create(APP, args.run_dir.as_deref(), &record)?;
-    let out = args.out.clone().unwrap_or_else(|| run.dir().join("result.png"));
-    let styles: Vec<(Tensor, f64)> = style_images
-        .iter()
-        .zip(&record.styles)
-        .map(|(image, s)| (picture::to_tensor(image, args.size, device), s.weight))
-        .collect();
-    let targets = Targets::new(&vgg, &settings, &content, &styles)?;
-
-    tracing::info!(
-        "{} x {}: {w}x{h} on {device:?}, {:?}, {} iterations",
-        args.content,
-        args.styles.join(" + "),
-        settings.optimizer,
-        settings.iterations
-    );
-    let started = Instant::now();
-    let mut history: Vec<Iteration> = Vec::new();
-    let mut progress = harness::progress::Progress::new(
-        "transfer",
-        settings.iterations as u64,
-        "iterations",
-        args.quiet,
-    );
-    let frames = run.dir().join("frames");
-    let result = transfer::optimise(&vgg, &settings, &targets, &content, |it, image| {
-        let [c, s, t, total] = it.losses;
-        run.log(
-            it.iteration as u64,
-            &[
-                ("content", c),
-                ("style", s),
-                ("tv", t),
-                ("total", total),
-                ("evaluations", it.evaluations as f64),
-            ],
-        )?;
-        progress.inc(1, &format!("content {c:.3e} style {s:.3e} tv {t:.3e} total {total:.3e}"));
-        if args.save_every.is_some_and(|n| it.iteration % n == 0) {
-            let frame = image.clamp(0.0, 1.0);
-            let frame = if settings.preserve_colors {
-                picture::keep_colors(&frame, &content)
-            } else {
-                frame
-            };
-            picture::save(&frame, &frames.join(format!("{:05}.png", it.iteration)))?;
-        }
-        history.push(*it);
-        Ok(())
-    })?;
-    progress.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    picture::save(&result, &out)?;
-    if out != run.dir().join("result.png") {
-        picture::save(&result, &run.dir().join("result.png"))?;
-    }
-    loss_chart(&history, &run.dir().join("loss.png"))?;
-    let last = history.last().context("no iteration ran")?;
-    let [c, s, t, total] = last.losses;
+/// Prints what a run did and where its image is.
+fn report(summary: &train::Summary, image: Option<&Path>) {
+    let [c, s, t, total] = summary.losses;
     println!(
-        "{} iterations ({} evaluations) in {seconds:.1} s ({:.2} s/iteration): content {c:.4e} style {s:.4e} tv {t:.4e} total {total:.4e}",
-        last.iteration,
-        last.evaluations,
-        seconds / last.iteration as f64
+        "{} iterations ({} evaluations) in {:.1} s{}: content {c:.4e} style {s:.4e} tv {t:.4e} total {total:.4e}",
+        summary.iterations,
+        summary.evaluations,
+        summary.seconds,
+        if summary.stopped_early { " (stopped early: --resume goes on)" } else { "" },
     );
-    println!("wrote {} (run directory {})", out.display(), run.dir().display());
-    Ok(())
-}
-
-/// The weighted loss terms against the iteration, on a log scale.
-fn loss_chart(history: &[Iteration], path: &Path) -> Result<()> {
-    let names = ["content", "style", "tv", "total"];
-    let series: Vec<Series> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Series {
-            name: name.to_string(),
-            points: history
-                .iter()
-                .filter(|it| it.losses[i] > 0.0)
-                .map(|it| (it.iteration as f64, it.losses[i].log10()))
-                .collect(),
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    plot::line_chart(path, "weighted losses (log10)", "iteration", &series)?;
-    Ok(())
+    let result = summary.dir.join("result.png");
+    match image {
+        Some(path) => println!("wrote {} and {}", path.display(), result.display()),
+        None => println!("wrote {}", result.display()),
+    }
 }
 
 fn dream_on(args: DreamArgs) -> Result<()> {

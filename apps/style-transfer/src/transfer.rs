@@ -6,13 +6,14 @@ use crate::loss::{self, Terms};
 use crate::picture;
 use crate::vgg::Vgg19;
 use anyhow::{bail, ensure, Result};
-use dl_core::optim::{Lbfgs, LbfgsConfig, LineSearch, Optimizer, OptimizerConfig};
-use serde::Serialize;
+use dl_core::optim::{Lbfgs, LbfgsConfig, LbfgsMeta, LineSearch, Optimizer, OptimizerConfig};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// How the image is optimised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// L-BFGS with a strong-Wolfe line search, as in the paper.
@@ -22,7 +23,7 @@ pub enum Method {
 }
 
 /// Where the optimisation starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Init {
     /// The content photo.
@@ -166,81 +167,190 @@ fn available_memory() -> Option<f64> {
     Some(kb * 1024.0)
 }
 
-/// Runs the optimisation from `init`; calls `each` after every iteration with the record and
-/// the current image. Returns the final image (colours preserved if asked, clamped to 0..1).
-pub fn optimise(
-    vgg: &Vgg19,
-    s: &Settings,
-    targets: &Targets,
-    content: &Tensor,
-    mut each: impl FnMut(&Iteration, &Tensor) -> Result<()>,
-) -> Result<Tensor> {
-    ensure!(s.iterations > 0, "--iterations must be at least 1");
-    ensure!(s.lr > 0.0 && s.lr.is_finite(), "the learning rate must be positive, got {}", s.lr);
-    let start = match s.init {
-        Init::Content => content.copy(),
-        Init::Noise => {
-            tch::manual_seed(s.seed);
-            Tensor::rand_like(content)
+/// Where an optimisation stands besides its image and tensors: what a checkpoint records so
+/// that a resumed run goes on exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// Iterations done.
+    pub iteration: usize,
+    /// Loss evaluations done (an L-BFGS iteration may take several).
+    pub evaluations: usize,
+    /// Whether L-BFGS has converged (further iterations would change nothing).
+    pub converged: bool,
+    /// L-BFGS's scalar state (its tensors are [`Optimisation::state_tensors`]).
+    pub lbfgs: Option<LbfgsMeta>,
+}
+
+/// The method's own state.
+enum Stepper {
+    Lbfgs(Lbfgs),
+    Adam(Optimizer),
+}
+
+/// An optimisation of the image in progress, one [`Optimisation::step`] per iteration; its
+/// whole state can be saved and restored, so a run can stop and resume exactly.
+pub struct Optimisation {
+    /// The image being optimised, `[1, 3, h, w]`, its one variable, `image`.
+    pub vs: VarStore,
+    image: Tensor,
+    stepper: Stepper,
+    /// Iterations and evaluations so far.
+    pub position: Position,
+}
+
+impl Optimisation {
+    /// Starts from the photo or from noise (seeded by the settings), as the settings say.
+    pub fn new(s: &Settings, content: &Tensor) -> Result<Self> {
+        ensure!(s.iterations > 0, "--iterations must be at least 1");
+        ensure!(s.lr > 0.0 && s.lr.is_finite(), "the learning rate must be positive, got {}", s.lr);
+        let start = match s.init {
+            Init::Content => content.copy(),
+            Init::Noise => {
+                tch::manual_seed(s.seed);
+                Tensor::rand_like(content)
+            }
+        };
+        let vs = VarStore::new(content.device());
+        let (image, stepper) = match s.optimizer {
+            Method::Lbfgs => {
+                // L-BFGS moves the point itself: a variable outside autograd.
+                let image = vs.root().zeros_no_train("image", &start.size());
+                tch::no_grad(|| image.shallow_clone().copy_(&start));
+                let config = LbfgsConfig {
+                    lr: s.lr,
+                    history: s.history,
+                    line_search: LineSearch::StrongWolfe,
+                    ..LbfgsConfig::default()
+                };
+                (image, Stepper::Lbfgs(Lbfgs::new(config)?))
+            }
+            Method::Adam => {
+                let image = vs.root().var_copy("image", &start);
+                let adam = Optimizer::new(OptimizerConfig::adam(s.lr), &vs)?;
+                (image, Stepper::Adam(adam))
+            }
+        };
+        Ok(Optimisation { vs, image, stepper, position: Position::default() })
+    }
+
+    /// Whether it is over: all iterations done, or L-BFGS converged.
+    pub fn done(&self, s: &Settings) -> bool {
+        self.position.iteration >= s.iterations || self.position.converged
+    }
+
+    /// The image as it is now (not clamped).
+    pub fn image(&self) -> Tensor {
+        self.image.detach()
+    }
+
+    /// The result: the image clamped to 0..1, with the photo's colours if asked for.
+    pub fn result(&self, s: &Settings, content: &Tensor) -> Tensor {
+        let image = self.image().clamp(0.0, 1.0);
+        if s.preserve_colors {
+            picture::keep_colors(&image, content)
+        } else {
+            image
         }
-    };
-    let image = match s.optimizer {
-        Method::Lbfgs => {
-            let last = RefCell::new([0.0; 4]);
-            let mut objective = |x: &Tensor| -> dl_core::Result<(f64, Tensor)> {
-                let x = x.detach().set_requires_grad(true);
-                let terms =
-                    targets.terms(vgg, s, &x).map_err(|e| dl_core::Error::Config(e.to_string()))?;
-                let total = terms.total();
-                total.backward();
-                *last.borrow_mut() = terms.values();
-                Ok((total.double_value(&[]), x.grad()))
-            };
-            let config = LbfgsConfig {
-                lr: s.lr,
-                history: s.history,
-                line_search: LineSearch::StrongWolfe,
-                ..LbfgsConfig::default()
-            };
-            let mut lbfgs = Lbfgs::new(config)?;
-            let mut x = start;
-            let mut evaluations = 0;
-            for iteration in 1..=s.iterations {
-                let report = lbfgs.step(&mut x, &mut objective)?;
-                evaluations += report.evaluations;
+    }
+
+    /// One iteration. Returns its record (the weighted loss terms at the new image).
+    pub fn step(&mut self, vgg: &Vgg19, s: &Settings, targets: &Targets) -> Result<Iteration> {
+        let losses = match &mut self.stepper {
+            Stepper::Lbfgs(lbfgs) => {
+                let last = RefCell::new([0.0; 4]);
+                let mut objective = |x: &Tensor| -> dl_core::Result<(f64, Tensor)> {
+                    let x = x.detach().set_requires_grad(true);
+                    let terms = targets
+                        .terms(vgg, s, &x)
+                        .map_err(|e| dl_core::Error::Config(e.to_string()))?;
+                    let total = terms.total();
+                    total.backward();
+                    *last.borrow_mut() = terms.values();
+                    Ok((total.double_value(&[]), x.grad()))
+                };
+                let report = lbfgs.step(&mut self.image, &mut objective)?;
+                self.position.evaluations += report.evaluations;
+                if let Some(why) = report.converged {
+                    tracing::info!(
+                        "L-BFGS converged after {} iterations ({why:?})",
+                        self.position.iteration + 1
+                    );
+                    self.position.converged = true;
+                }
                 // The terms of the last evaluation are those of the accepted point, except
                 // after a line search that fell back to an earlier trial: recompute then.
-                let losses = if (last.borrow()[3] - report.loss).abs() <= 1e-6 * report.loss.abs() {
-                    *last.borrow()
+                let last = *last.borrow();
+                if (last[3] - report.loss).abs() <= 1e-6 * report.loss.abs() {
+                    last
                 } else {
-                    tch::no_grad(|| targets.terms(vgg, s, &x))?.values()
-                };
-                each(&Iteration { iteration, evaluations, losses }, &x)?;
-                if let Some(why) = report.converged {
-                    tracing::info!("L-BFGS converged after {iteration} iterations ({why:?})");
-                    break;
+                    tch::no_grad(|| targets.terms(vgg, s, &self.image))?.values()
                 }
             }
-            x
-        }
-        Method::Adam => {
-            let vs = VarStore::new(content.device());
-            let x = vs.root().var_copy("image", &start);
-            let mut adam = Optimizer::new(OptimizerConfig::adam(s.lr), &vs)?;
-            for iteration in 1..=s.iterations {
+            Stepper::Adam(adam) => {
                 adam.zero_grad();
-                let terms = targets.terms(vgg, s, &x)?;
+                let terms = targets.terms(vgg, s, &self.image)?;
                 terms.total().backward();
                 adam.step();
                 tch::no_grad(|| {
-                    let _ = x.shallow_clone().clamp_(0.0, 1.0);
+                    let _ = self.image.shallow_clone().clamp_(0.0, 1.0);
                 });
-                let losses = terms.values();
-                each(&Iteration { iteration, evaluations: iteration, losses }, &x)?;
+                self.position.evaluations += 1;
+                terms.values()
             }
-            x.detach()
+        };
+        self.position.iteration += 1;
+        let p = &self.position;
+        Ok(Iteration { iteration: p.iteration, evaluations: p.evaluations, losses })
+    }
+
+    /// The image's variable store and Adam (when the image is optimised with it), to restore
+    /// them from a checkpoint.
+    pub fn parts_mut(&mut self) -> (&mut VarStore, Option<&mut Optimizer>) {
+        let adam = match &mut self.stepper {
+            Stepper::Adam(adam) => Some(adam),
+            Stepper::Lbfgs(_) => None,
+        };
+        (&mut self.vs, adam)
+    }
+
+    /// Adam, when the image is optimised with it (its state is saved with the checkpoint).
+    pub fn optimizer(&self) -> Option<&Optimizer> {
+        match &self.stepper {
+            Stepper::Adam(adam) => Some(adam),
+            Stepper::Lbfgs(_) => None,
         }
-    };
-    let image = image.clamp(0.0, 1.0);
-    Ok(if s.preserve_colors { picture::keep_colors(&image, content) } else { image })
+    }
+
+    /// The position to save, with L-BFGS's scalar state.
+    pub fn saved_position(&self) -> Position {
+        let lbfgs = match &self.stepper {
+            Stepper::Lbfgs(lbfgs) => Some(lbfgs.meta()),
+            Stepper::Adam(_) => None,
+        };
+        Position { lbfgs, ..self.position.clone() }
+    }
+
+    /// L-BFGS's history, to save as state tensors (none with Adam).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        match &self.stepper {
+            Stepper::Lbfgs(lbfgs) => lbfgs.state_tensors(),
+            Stepper::Adam(_) => Vec::new(),
+        }
+    }
+
+    /// Restores what [`Optimisation::saved_position`] and [`Optimisation::state_tensors`]
+    /// saved (the image and Adam come back with the variable store and optimizer).
+    pub fn restore(
+        &mut self,
+        position: Position,
+        tensors: &BTreeMap<String, Tensor>,
+    ) -> Result<()> {
+        let device = self.image.device();
+        if let (Stepper::Lbfgs(lbfgs), Some(meta)) = (&mut self.stepper, &position.lbfgs) {
+            let on_device = tensors.iter().map(|(n, t)| (n.clone(), t.to_device(device))).collect();
+            lbfgs.load_state(meta, &on_device)?;
+        }
+        self.position = Position { lbfgs: None, ..position };
+        Ok(())
+    }
 }

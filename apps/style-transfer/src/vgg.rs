@@ -12,7 +12,9 @@ use tch::nn::{self, Module, VarStore};
 use tch::{Device, Tensor};
 
 /// Max pooling (the trained network's) or average pooling (Gatys et al. prefer its images).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// 2x2 max pooling, as trained.

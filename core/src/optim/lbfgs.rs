@@ -10,7 +10,8 @@
 //! a vector) and is updated in place, one iteration per [`Lbfgs::step`].
 
 use crate::{Error, Result};
-use std::collections::VecDeque;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
 use tch::{Kind, Tensor};
 
 /// How far to move along the search direction.
@@ -55,7 +56,7 @@ impl Default for LbfgsConfig {
 }
 
 /// Why L-BFGS stopped making progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Converged {
     /// The gradient is (numerically) zero.
     Gradient,
@@ -92,6 +93,20 @@ pub struct Lbfgs {
     converged: Option<Converged>,
 }
 
+/// The scalar part of an L-BFGS state (its tensors are [`Lbfgs::state_tensors`]): what a
+/// checkpoint needs, with them, for a minimisation to go on exactly where it stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LbfgsMeta {
+    /// `1 / y's` of every stored pair, oldest first.
+    pub rho: Vec<f64>,
+    /// The initial inverse-Hessian scale.
+    pub h_diag: f64,
+    /// The loss at the current point, once evaluated.
+    pub current_loss: Option<f64>,
+    /// Set once the method has converged.
+    pub converged: Option<Converged>,
+}
+
 /// An objective: `(f(x), ∇f(x))`.
 pub type Objective<'a> = dyn FnMut(&Tensor) -> Result<(f64, Tensor)> + 'a;
 
@@ -113,6 +128,61 @@ impl Lbfgs {
             current: None,
             converged: None,
         })
+    }
+
+    /// The scalar state (see [`LbfgsMeta`]).
+    pub fn meta(&self) -> LbfgsMeta {
+        LbfgsMeta {
+            rho: self.rho.iter().copied().collect(),
+            h_diag: self.h_diag,
+            current_loss: self.current.as_ref().map(|c| c.0),
+            converged: self.converged,
+        }
+    }
+
+    /// The tensor state, named `s.<i>` and `y.<i>` (the stored pairs, oldest first) and
+    /// `current_grad` (the gradient at the current point, once evaluated).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let pairs = self.s.iter().zip(&self.y).enumerate();
+        let mut out: Vec<(String, Tensor)> = pairs
+            .flat_map(|(i, (s, y))| {
+                [(format!("s.{i}"), s.shallow_clone()), (format!("y.{i}"), y.shallow_clone())]
+            })
+            .collect();
+        if let Some((_, grad)) = &self.current {
+            out.push(("current_grad".into(), grad.shallow_clone()));
+        }
+        out
+    }
+
+    /// Restores a state saved by [`Lbfgs::meta`] and [`Lbfgs::state_tensors`]; every tensor
+    /// must be there, and no more pairs than the history holds.
+    pub fn load_state(
+        &mut self,
+        meta: &LbfgsMeta,
+        tensors: &BTreeMap<String, Tensor>,
+    ) -> Result<()> {
+        let bad = |why: String| Err(Error::Config(format!("saved L-BFGS state: {why}")));
+        if meta.rho.len() > self.config.history {
+            return bad(format!(
+                "{} pairs, the history holds {}",
+                meta.rho.len(),
+                self.config.history
+            ));
+        }
+        let get = |name: String| match tensors.get(&name) {
+            Some(t) => Ok(t.shallow_clone()),
+            None => Err(Error::Config(format!("saved L-BFGS state: no tensor {name:?}"))),
+        };
+        let s = (0..meta.rho.len()).map(|i| get(format!("s.{i}"))).collect::<Result<_>>()?;
+        let y = (0..meta.rho.len()).map(|i| get(format!("y.{i}"))).collect::<Result<_>>()?;
+        let current = match meta.current_loss {
+            Some(loss) => Some((loss, get("current_grad".into())?)),
+            None => None,
+        };
+        (self.s, self.y, self.rho) = (s, y, meta.rho.iter().copied().collect());
+        (self.h_diag, self.current, self.converged) = (meta.h_diag, current, meta.converged);
+        Ok(())
     }
 
     /// One iteration: a direction from the history, a step along it, `x` updated in place.

@@ -14,7 +14,7 @@ pub mod lbfgs;
 mod schedule;
 
 pub use clip::clip_grad_norm;
-pub use lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
+pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsMeta, LineSearch};
 pub use schedule::{Schedule, StepSchedule};
 
 use crate::{Error, Result};
