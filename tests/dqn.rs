@@ -171,19 +171,49 @@ fn on_a_chain_the_agent_learns_to_walk_past_the_small_reward() {
 }
 
 #[test]
+fn a_stopped_run_resumes_to_the_same_networks_environment_and_memory() {
+    if integration_tests::alone!(a_stopped_run_resumes_to_the_same_networks_environment_and_memory)
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for env_name in ["cartpole", "chain"] {
+        let mut config = quick_config(env_name, 1500);
+        config.eval_every = 500;
+        config.eval_episodes = 2;
+        let straight = dir.path().join(format!("straight-{env_name}"));
+        train::train(config.clone(), &options(&straight)).unwrap();
+        // Stopped after its first step: mid-episode, before learning starts; then resumed.
+        let cut = dir.path().join(format!("cut-{env_name}"));
+        let budget = RunOptions { max_minutes: Some(1e-9), ..options(&cut) };
+        let stopped = train::train(config.clone(), &budget).unwrap();
+        assert_eq!((stopped.steps, stopped.stopped_early), (1, true));
+        let resumed = RunOptions { resume: Some(cut.clone()), out: None, ..options(&cut) };
+        assert_eq!(train::train(config, &resumed).unwrap().steps, 1500);
+        integration_tests::assert_same_checkpoints(&straight, &cut);
+        let returns = |run: &std::path::Path| -> Vec<(u64, f64)> {
+            let records = harness::metrics::read(&run.join("metrics.jsonl")).unwrap();
+            let pick = |r: &harness::metrics::Record| {
+                r.values.get("episodic_return").map(|v| (r.step, *v))
+            };
+            records.iter().filter_map(pick).collect()
+        };
+        assert_eq!(returns(&straight), returns(&cut), "{env_name}: the same episodes");
+    }
+}
+
+#[test]
 fn a_short_cartpole_run_beats_a_random_policy_and_resumes() {
     let _rng = rng_guard();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let mut config = quick_config("cartpole", 6000);
     config.hidden = vec![64, 64];
-    config.save_buffer = true;
     let options = RunOptions { max_minutes: None, ..options(&run) };
     // Stop at 4000 steps by training a shorter run, then resume it to 6000.
     let mut first = config.clone();
     first.total_steps = 4000;
     train::train(first, &options).unwrap();
-    assert!(run.join("checkpoints/buffer.safetensors").exists());
     let config_path = run.join("config.toml");
     let text = std::fs::read_to_string(&config_path)
         .unwrap()
@@ -505,6 +535,31 @@ mod ale_games {
         // A random player loses 21 points to the computer, winning few if any.
         assert!(nonzero >= 21 && score <= -15.0, "score {score} after {steps} steps");
         assert_eq!(env.render().dimensions(), (160, 210));
+    }
+
+    #[test]
+    fn a_saved_game_goes_on_exactly_in_another_emulator() {
+        let mut rng = dl_core::device::rng(3, "breakout");
+        let mut actions = (0..400).map(|_| rand::Rng::random_range(&mut rng, 0..4));
+        let mut env = env::make("breakout", Backend::Gymnasia, 5).unwrap();
+        env.reset();
+        for a in actions.by_ref().take(150) {
+            if env.step(a).terminated {
+                env.reset();
+            }
+        }
+        let saved = env.save_state().unwrap();
+        // The same game made afresh (another seed: its own no-op starts) and given the state.
+        let mut other = env::make("breakout", Backend::Gymnasia, 77).unwrap();
+        other.load_state(&saved).unwrap();
+        for a in actions {
+            let (s, t) = (env.step(a), other.step(a));
+            assert_eq!(s, t, "the restored game went another way");
+            if s.terminated {
+                assert_eq!(env.reset(), other.reset(), "the next episode starts elsewhere");
+            }
+        }
+        assert!(other.load_state(b"not a game").is_err());
     }
 
     #[test]

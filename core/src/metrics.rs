@@ -4,7 +4,7 @@
 use tch::Tensor;
 
 /// A running mean, weighted by counts (e.g. a loss averaged over examples, not batches).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mean {
     sum: f64,
     count: f64,

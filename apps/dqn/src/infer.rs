@@ -16,7 +16,7 @@ use tch::{Device, Tensor};
 
 /// The observation the network acts on, built from the environment's observations: the vector
 /// itself, or the stack of the last 4 frames.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Stacker {
     frames: std::collections::VecDeque<Vec<u8>>,
     size: usize,

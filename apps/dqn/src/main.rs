@@ -188,11 +188,16 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     checkpoint_every: Option<u64>,
-    /// Save the replay memory with each last checkpoint, so --resume continues exactly where
-    /// it stopped (costs the memory's size on disk).
+    /// Save the replay memory with each last checkpoint whatever its size (it is saved anyway
+    /// when within --save-buffer-up-to-mb), so --resume continues exactly where it stopped.
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     save_buffer: bool,
+    /// The largest replay memory checkpoints hold, in MB; a larger one refills after a resume
+    /// [default: 1024].
+    #[arg(long, value_name = "MB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    save_buffer_up_to_mb: Option<u64>,
     #[command(flatten)]
     #[serde(skip)]
     run: RunArgs,

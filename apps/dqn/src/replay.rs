@@ -41,6 +41,16 @@ pub struct VectorReplay {
 }
 
 impl VectorReplay {
+    /// Bytes it holds (all allocated at creation).
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        size_of_val(&self.obs[..])
+            + size_of_val(&self.next_obs[..])
+            + size_of_val(&self.actions[..])
+            + size_of_val(&self.rewards[..])
+            + size_of_val(&self.terminated[..])
+    }
+
     /// An empty buffer for `capacity` transitions between `dim`-dimensional observations.
     pub fn new(capacity: usize, dim: usize) -> VectorReplay {
         VectorReplay {
@@ -205,6 +215,16 @@ pub struct FrameReplay {
 }
 
 impl FrameReplay {
+    /// Bytes it holds (all allocated at creation).
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        size_of_val(&self.frames[..])
+            + size_of_val(&self.slots[..])
+            + size_of_val(&self.actions[..])
+            + size_of_val(&self.rewards[..])
+            + size_of_val(&self.terminated[..])
+    }
+
     /// An empty buffer of `capacity` frames of `height x width`, stacked by `stack`.
     ///
     /// # Panics

@@ -5,13 +5,12 @@
 
 use crate::agent::{self, Epsilon, Loss};
 use crate::env::atari::clip_reward;
-use crate::env::{self, Obs, ObsSpace};
+use crate::env::{self, Environment, Obs, ObsSpace};
 use crate::infer::{act, evaluate, Evaluation, Stacker};
 use crate::model::{QNet, QNetSpec};
 use crate::replay::{Batch, FrameReplay, VectorReplay};
 use crate::APP;
 use anyhow::{ensure, Context, Result};
-use dl_core::checkpoint;
 use dl_core::device::{rng, seed_step};
 use dl_core::metrics::Mean;
 use dl_core::optim::{Optimizer, OptimizerConfig};
@@ -19,10 +18,14 @@ use harness::session::{Goal, Session, State, TrainingConfig};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
+
+fn default_save_buffer_up_to_mb() -> u64 {
+    1024
+}
 
 /// Everything that defines a training run (saved as `config.toml` in the run directory).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,8 +81,13 @@ pub struct TrainConfig {
     pub eval_epsilon: f64,
     /// Steps between `last` checkpoints.
     pub checkpoint_every: u64,
-    /// Save the replay memory with each `last` checkpoint, so `--resume` continues exactly.
+    /// Save the replay memory with each `last` checkpoint whatever its size (it is saved
+    /// anyway when it holds at most `save_buffer_up_to_mb`).
     pub save_buffer: bool,
+    /// The largest replay memory saved with every `last` checkpoint, in MB: a memory within it
+    /// makes `--resume` continue exactly; a larger one is refilled after a resume.
+    #[serde(default = "default_save_buffer_up_to_mb")]
+    pub save_buffer_up_to_mb: u64,
     /// Seed of everything random.
     pub seed: u64,
 }
@@ -113,6 +121,7 @@ impl TrainConfig {
             eval_epsilon: 0.01,
             checkpoint_every: 10_000,
             save_buffer: false,
+            save_buffer_up_to_mb: default_save_buffer_up_to_mb(),
             seed: 1,
         }
     }
@@ -204,19 +213,36 @@ impl TrainConfig {
 /// Where and how a run goes (shared by every app).
 pub use harness::run::RunOptions;
 
-/// The state besides the weights that a checkpoint carries (the sidecar's `extra`).
+/// What a checkpoint carries besides the weights to play with them (the sidecar's `extra`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AgentState {
     /// The network's description.
     pub spec: QNetSpec,
     /// Action names, indexed by action.
     pub actions: Vec<String>,
+}
+
+/// Where training stands besides the networks, the optimizer, the environments and the replay
+/// memory (which the last checkpoint holds as tensors): the running episode and the generators.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Running {
     /// Episodes finished.
-    pub episodes: u64,
+    episodes: u64,
     /// The exploration generator.
-    pub explore_rng: ChaCha8Rng,
+    explore_rng: ChaCha8Rng,
     /// The replay sampling generator.
-    pub replay_rng: ChaCha8Rng,
+    replay_rng: ChaCha8Rng,
+    /// The current observation and the frame stack it belongs to.
+    obs: Obs,
+    stacker: Stacker,
+    /// Return and length of the running episode so far.
+    episode_return: f64,
+    episode_length: u64,
+    /// Loss and mean Q since the last log line.
+    loss_mean: Mean,
+    q_mean: Mean,
+    /// Whether the replay memory was saved with the checkpoint.
+    memory_saved: bool,
 }
 
 /// The online and target networks, in one variable store (`online.net.*`, `target.net.*`)
@@ -312,6 +338,14 @@ impl Memory {
         }
     }
 
+    /// Bytes it holds.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Memory::Vector(m) => m.bytes(),
+            Memory::Frames(m) => m.bytes(),
+        }
+    }
+
     /// The memory as named tensors.
     pub fn to_tensors(&self) -> Vec<(String, Tensor)> {
         match self {
@@ -378,25 +412,6 @@ pub struct Summary {
     pub stopped_early: bool,
 }
 
-/// The `last` checkpoint, and with `save_buffer` the replay memory next to it (written first:
-/// a checkpoint never points at a memory older than itself).
-fn save_last(
-    session: &mut Session<TrainConfig>,
-    nets: &Networks,
-    opt: &Optimizer,
-    state: &AgentState,
-    memory: &Memory,
-) -> Result<()> {
-    if session.config().save_buffer {
-        checkpoint::write_tensors(&buffer_path(session.dir()), memory.to_tensors())?;
-    }
-    Ok(session.save_last(&nets.vs, Some(opt), State::model(state)?)?)
-}
-
-fn buffer_path(dir: &Path) -> PathBuf {
-    dir.join("checkpoints").join("buffer.safetensors")
-}
-
 impl TrainingConfig for TrainConfig {
     fn seed(&self) -> u64 {
         self.seed
@@ -404,9 +419,9 @@ impl TrainingConfig for TrainConfig {
 }
 
 /// Trains a DQN agent: a new run from `config`, or the run in `options.resume` from its last
-/// checkpoint. What a resume keeps: weights, target network, optimizer, step, the exploration
-/// and replay generators, and with `save_buffer` the replay memory; the episode running at the
-/// checkpoint starts again from a reset.
+/// checkpoint, which goes on exactly as if it had never stopped: networks, optimizer, step,
+/// both environments (the running episode included), the generators, and the replay memory
+/// (when it is within `save_buffer_up_to_mb`, or with `save_buffer`; else it refills first).
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     if options.resume.is_none() {
         config.validate()?;
@@ -416,98 +431,85 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let mut env = env::make(&config.env, config.backend, config.seed)?;
     let mut eval_env = env::make(&config.env, config.backend, config.seed + 1_000_000)?;
     let space = env.obs_space();
-    let action_names = env.action_names();
-    let actions = action_names.len();
-    let spec = config.qnet_spec(space, actions);
-    let mut nets = Networks::new(&spec, device);
+    let agent = AgentState {
+        spec: config.qnet_spec(space, env.action_names().len()),
+        actions: env.action_names(),
+    };
+    let mut nets = Networks::new(&agent.spec, device);
     let mut opt = Optimizer::new(OptimizerConfig::adam(config.lr), &nets.vs)?;
     let mut memory = Memory::new(space, config.buffer_size);
-    let mut state = AgentState {
-        spec: spec.clone(),
-        actions: action_names.clone(),
-        episodes: 0,
-        explore_rng: rng(config.seed, "explore"),
-        replay_rng: rng(config.seed, "replay"),
+    let keep_memory = keeps_memory(&config, &memory);
+    let mut run = match session.restore(&mut nets.vs, Some(&mut opt))? {
+        Some(saved) => resume(&saved, &agent, env.as_mut(), eval_env.as_mut(), &mut memory)?,
+        None => Running::start(
+            env.as_mut(),
+            &mut memory,
+            rng(config.seed, "explore"),
+            rng(config.seed, "replay"),
+        ),
     };
-    if let Some(saved) = session.restore(&mut nets.vs, Some(&mut opt))? {
-        state = saved.model_as().context("the last checkpoint has no agent state")?;
-        ensure!(state.spec == spec, "the checkpoint's network does not fit the environment");
-        let buffer = buffer_path(session.dir());
-        if config.save_buffer && buffer.exists() {
-            memory.load_tensors(&checkpoint::read_tensors(&buffer)?)?;
-            tracing::info!("the replay memory is restored too");
-        } else {
-            tracing::info!("the replay memory refills first (train with --save-buffer to keep it)");
-        }
-    }
-    let epsilon = config.epsilon();
     tracing::info!(
-        "DQN on {} ({} actions, {:?}), {} parameters, {device:?}",
+        "DQN on {} ({} actions, {space:?}), {} parameters, {device:?}",
         config.env,
-        actions,
-        space,
+        agent.actions.len(),
         nets.vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>()
     );
 
+    let epsilon = config.epsilon();
     let mut progress = session.progress("steps", config.total_steps - session.step(), "steps");
-    let mut obs = env.reset();
-    memory.start_episode(&obs);
-    let mut stacker = Stacker::new(4, space);
-    stacker.reset(&obs);
-    let (mut episode_return, mut episode_length) = (0.0, 0u64);
-    let (mut loss_mean, mut q_mean) = (Mean::default(), Mean::default());
     let mut window_start = (Instant::now(), session.step());
     let mut stopped_early = false;
     let warmup = (config.learning_starts as usize).min(config.buffer_size);
     while session.step() < config.total_steps {
+        // Act epsilon-greedily and store the transition.
         let eps = epsilon.at(session.step());
-        let action =
-            act(&nets.online, &stacker.input(&obs, device), actions, eps, &mut state.explore_rng);
+        let input = run.stacker.input(&run.obs, device);
+        let action = act(&nets.online, &input, agent.actions.len(), eps, &mut run.explore_rng);
         let s = env.step(action);
-        episode_return += s.reward;
-        episode_length += 1;
+        (run.episode_return, run.episode_length) =
+            (run.episode_return + s.reward, run.episode_length + 1);
         let reward = if config.clip_rewards { clip_reward(s.reward) } else { s.reward as f32 };
         let terminal = s.terminated || (config.episodic_life && s.life_lost);
-        memory.push(&obs, action, reward, terminal, &s.obs);
+        memory.push(&run.obs, action, reward, terminal, &s.obs);
         session.advance();
         let step = session.step();
         if s.terminated || s.truncated {
-            state.episodes += 1;
-            session.log(&[
-                ("episodic_return", episode_return),
-                ("episodic_length", episode_length as f64),
-            ])?;
+            run.episodes += 1;
+            let logged = [
+                ("episodic_return", run.episode_return),
+                ("episodic_length", run.episode_length as f64),
+            ];
+            session.log(&logged)?;
             progress.println(&format!(
-                "step {step}: episode {} return {episode_return}",
-                state.episodes
+                "step {step}: episode {} return {}",
+                run.episodes, run.episode_return
             ));
-            (episode_return, episode_length) = (0.0, 0);
-            obs = env.reset();
-            memory.start_episode(&obs);
-            stacker.reset(&obs);
+            run.new_episode(env.reset(), &mut memory);
         } else {
-            stacker.push(&s.obs);
-            obs = s.obs;
+            run.stacker.push(&s.obs);
+            run.obs = s.obs;
         }
 
+        // Learn: regress Q(s, a) on the TD target of a minibatch; now and then copy the target.
         if memory.len() >= warmup && step % config.train_every == 0 {
             seed_step(config.seed, step);
-            let batch = memory.sample(config.batch_size, &mut state.replay_rng, device);
+            let batch = memory.sample(config.batch_size, &mut run.replay_rng, device);
             let (l, q) = update(&nets, &mut opt, &batch, config.gamma, config.double, config.loss);
-            loss_mean.add(l, 1.0);
-            q_mean.add(q, 1.0);
+            run.loss_mean.add(l, 1.0);
+            run.q_mean.add(q, 1.0);
         }
         if step % config.target_every == 0 {
             nets.update_target(config.tau);
         }
+
         if step % 1000 == 0 {
             let sps = (step - window_start.1) as f64 / window_start.0.elapsed().as_secs_f64();
             let mut values = vec![("epsilon", eps), ("steps_per_s", sps)];
-            if loss_mean.count() > 0.0 {
-                values.extend([("loss", loss_mean.value()), ("q_mean", q_mean.value())]);
+            if run.loss_mean.count() > 0.0 {
+                values.extend([("loss", run.loss_mean.value()), ("q_mean", run.q_mean.value())]);
             }
             session.log(&values)?;
-            (loss_mean, q_mean) = (Mean::default(), Mean::default());
+            (run.loss_mean, run.q_mean) = (Mean::default(), Mean::default());
             window_start = (Instant::now(), step);
         }
         if config.eval_every > 0 && step % config.eval_every == 0 {
@@ -527,20 +529,25 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
                 e.std(),
                 e.returns.len()
             ));
-            let metrics = [("eval_return", e.mean()), ("eval_return_std", e.std())];
-            session.evaluated(&nets.vs, &metrics, &state)?;
+            session.evaluated(
+                &nets.vs,
+                &[("eval_return", e.mean()), ("eval_return_std", e.std())],
+                &agent,
+            )?;
         }
-        if step % config.checkpoint_every == 0 {
-            save_last(&mut session, &nets, &opt, &state, &memory)?;
+        stopped_early = session.expired() && step < config.total_steps;
+        if step % config.checkpoint_every == 0 || step == config.total_steps || stopped_early {
+            run.memory_saved = keep_memory;
+            let state = checkpoint_state(&agent, &run, env.as_mut(), eval_env.as_mut(), &memory)?;
+            session.save_last(&nets.vs, Some(&opt), state)?;
         }
         progress.inc(1, "");
-        if session.expired() {
-            stopped_early = true;
+        if stopped_early {
             break;
         }
     }
     progress.finish();
-    save_last(&mut session, &nets, &opt, &state, &memory)?;
+
     let mut eval_rng = rng(config.seed, "final-eval");
     let final_eval = evaluate(
         &nets.online,
@@ -565,4 +572,110 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     }
     let (dir, steps) = (session.dir().to_path_buf(), session.step());
     Ok(Summary { dir, final_eval, steps, stopped_early })
+}
+
+impl Running {
+    /// The first episode of a new run.
+    fn start(
+        env: &mut dyn Environment,
+        memory: &mut Memory,
+        explore_rng: ChaCha8Rng,
+        replay_rng: ChaCha8Rng,
+    ) -> Running {
+        let obs = env.reset();
+        memory.start_episode(&obs);
+        let mut stacker = Stacker::new(4, env.obs_space());
+        stacker.reset(&obs);
+        Running {
+            episodes: 0,
+            explore_rng,
+            replay_rng,
+            obs,
+            stacker,
+            episode_return: 0.0,
+            episode_length: 0,
+            loss_mean: Mean::default(),
+            q_mean: Mean::default(),
+            memory_saved: false,
+        }
+    }
+
+    /// Begins the next episode from its first observation.
+    fn new_episode(&mut self, obs: Obs, memory: &mut Memory) {
+        memory.start_episode(&obs);
+        self.stacker.reset(&obs);
+        (self.obs, self.episode_return, self.episode_length) = (obs, 0.0, 0);
+    }
+}
+
+/// Whether checkpoints hold the replay memory: when it is small enough, or when asked.
+fn keeps_memory(config: &TrainConfig, memory: &Memory) -> bool {
+    let mb = memory.bytes() as f64 / 1e6;
+    let keep = config.save_buffer || mb <= config.save_buffer_up_to_mb as f64;
+    if !keep {
+        tracing::info!(
+            "the replay memory ({mb:.0} MB) is larger than save_buffer_up_to_mb ({} MB): \
+             checkpoints leave it out, so a resumed run refills it first (--save-buffer keeps it)",
+            config.save_buffer_up_to_mb
+        );
+    }
+    keep
+}
+
+/// Prefix of the replay memory's tensors among a checkpoint's state tensors.
+const REPLAY: &str = "replay/";
+
+/// What the `last` checkpoint holds besides the networks and the optimizer: the running
+/// episode and generators, both environments' states, and the replay memory if it is kept.
+fn checkpoint_state(
+    agent: &AgentState,
+    run: &Running,
+    env: &mut dyn Environment,
+    eval_env: &mut dyn Environment,
+    memory: &Memory,
+) -> Result<State> {
+    let mut state = State::model(agent)?
+        .with_values(run)?
+        .with_tensor("env", &Tensor::from_slice(&env.save_state()?))
+        .with_tensor("eval_env", &Tensor::from_slice(&eval_env.save_state()?));
+    if run.memory_saved {
+        for (name, tensor) in memory.to_tensors() {
+            state = state.with_tensor(&format!("{REPLAY}{name}"), &tensor);
+        }
+    }
+    Ok(state)
+}
+
+/// Restores what [`checkpoint_state`] saved.
+fn resume(
+    saved: &State,
+    agent: &AgentState,
+    env: &mut dyn Environment,
+    eval_env: &mut dyn Environment,
+    memory: &mut Memory,
+) -> Result<Running> {
+    let saved_agent: AgentState =
+        saved.model_as().context("the last checkpoint has no agent description")?;
+    ensure!(
+        saved_agent.spec == agent.spec,
+        "the checkpoint's network does not fit the environment"
+    );
+    let run: Running = saved.values_as()?;
+    let bytes = |name: &str| -> Result<Vec<u8>> {
+        Ok(Vec::<u8>::try_from(&saved.tensor(name, Device::Cpu)?)?)
+    };
+    env.load_state(&bytes("env")?).context("restoring the environment")?;
+    eval_env.load_state(&bytes("eval_env")?).context("restoring the evaluation environment")?;
+    if run.memory_saved {
+        let tensors: Vec<(String, Tensor)> = saved
+            .tensors
+            .iter()
+            .filter_map(|(n, t)| n.strip_prefix(REPLAY).map(|n| (n.to_string(), t.shallow_clone())))
+            .collect();
+        memory.load_tensors(&tensors)?;
+    } else {
+        tracing::info!("the checkpoint has no replay memory: it refills before learning resumes");
+        memory.start_episode(&run.obs);
+    }
+    Ok(run)
 }

@@ -215,6 +215,33 @@ impl Emulator for AleConsole {
         }
     }
 
+    fn save_state(&mut self) -> Result<Vec<u8>> {
+        // SAFETY: a live emulator; the cloned state is encoded into a buffer of the length ALE
+        // reports and deleted once.
+        unsafe {
+            let state = ale_sys::cloneSystemState(self.ptr);
+            anyhow::ensure!(!state.is_null(), "ALE could not clone its state");
+            let len = ale_sys::encodeStateLen(state).max(0) as usize;
+            let mut bytes = vec![0u8; len];
+            ale_sys::encodeState(state, bytes.as_mut_ptr().cast(), len as c_int);
+            ale_sys::deleteState(state);
+            Ok(bytes)
+        }
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let len = c_int::try_from(bytes.len()).context("a saved emulator state too large")?;
+        // SAFETY: ALE decodes the bytes it encoded (a length-checked buffer); the decoded
+        // state is restored into a live emulator and deleted once.
+        unsafe {
+            let state = ale_sys::decodeState(bytes.as_ptr().cast(), len);
+            anyhow::ensure!(!state.is_null(), "ALE could not decode the saved state");
+            ale_sys::restoreSystemState(self.ptr, state);
+            ale_sys::deleteState(state);
+        }
+        Ok(())
+    }
+
     fn screen_rgb(&mut self, out: &mut [u8]) {
         let (h, w) = self.screen_size();
         assert!(out.len() >= h * w * 3, "screen buffer too small");

@@ -38,6 +38,25 @@ pub trait Emulator {
     fn screen_size(&mut self) -> (usize, usize);
     /// The screen as interleaved RGB, `height x width x 3`.
     fn screen_rgb(&mut self, out: &mut [u8]);
+    /// The emulator's whole state as bytes (for checkpoints), if it can be saved.
+    fn save_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        anyhow::bail!("this emulator's state cannot be saved")
+    }
+    /// Restores what [`Emulator::save_state`] returned.
+    fn load_state(&mut self, _state: &[u8]) -> anyhow::Result<()> {
+        anyhow::bail!("this emulator's state cannot be restored")
+    }
+}
+
+/// What [`Atari`] saves besides the emulator: the no-op generator, the frames kept for
+/// max-pooling, the lives and the step count of the episode.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    emulator: Vec<u8>,
+    rng: ChaCha8Rng,
+    frames: [Vec<u8>; 2],
+    lives: i32,
+    steps: u64,
 }
 
 /// ALE's action ids of the two actions the preprocessing presses itself.
@@ -257,6 +276,30 @@ impl<E: Emulator> Environment for Atari<E> {
             truncated: !terminated && self.steps >= self.options.max_steps,
             life_lost,
         }
+    }
+
+    fn save_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        let saved = Saved {
+            emulator: self.emu.save_state()?,
+            rng: self.rng.clone(),
+            frames: self.frames.clone(),
+            lives: self.lives,
+            steps: self.steps,
+        };
+        Ok(serde_json::to_vec(&saved)?)
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> anyhow::Result<()> {
+        let saved: Saved = serde_json::from_slice(state)
+            .map_err(|e| anyhow::anyhow!("not a saved Atari game: {e}"))?;
+        anyhow::ensure!(
+            saved.frames.iter().all(|f| f.len() == self.frames[0].len()),
+            "the saved screens are not this game's size"
+        );
+        self.emu.load_state(&saved.emulator)?;
+        (self.rng, self.frames, self.lives, self.steps) =
+            (saved.rng, saved.frames, saved.lives, saved.steps);
+        Ok(())
     }
 
     fn render(&self) -> RgbImage {

@@ -67,6 +67,15 @@ impl Environment for Chain {
         }
     }
 
+    fn save_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&(self.state, self.steps))?)
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> anyhow::Result<()> {
+        (self.state, self.steps) = serde_json::from_slice(state)?;
+        Ok(())
+    }
+
     fn render(&self) -> RgbImage {
         let mut img = RgbImage::from_pixel(16 * self.n as u32, 16, Rgb([255, 255, 255]));
         for y in 4..12 {

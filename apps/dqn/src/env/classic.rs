@@ -18,6 +18,8 @@ pub struct Classic<E> {
     seed: u64,
     episodes: u64,
     steps: u64,
+    /// Actions taken since the current episode began (its saved state).
+    taken: Vec<usize>,
 }
 
 /// CartPole-v1: push the cart left or right to keep the pole up; +1 per step, at most 500.
@@ -33,7 +35,7 @@ pub fn mountain_car(seed: u64) -> Classic<MountainCarEnv> {
 impl<E> Classic<E> {
     fn new(env: E, obs_len: usize, actions: &[&str], limit: u64, seed: u64) -> Self {
         let actions = actions.iter().map(|a| a.to_string()).collect();
-        Classic { env, obs_len, actions, limit, seed, episodes: 0, steps: 0 }
+        Classic { env, obs_len, actions, limit, seed, episodes: 0, taken: Vec::new(), steps: 0 }
     }
 }
 
@@ -58,12 +60,14 @@ where
         let seed = self.seed.wrapping_add(self.episodes);
         self.episodes += 1;
         self.steps = 0;
+        self.taken.clear();
         to_f32(self.env.reset(Some(seed), Default::default()).flatten())
     }
 
     fn step(&mut self, action: usize) -> Step {
         let r = self.env.step(action as i64);
         self.steps += 1;
+        self.taken.push(action);
         Step {
             obs: to_f32(r.observation.flatten()),
             reward: r.reward,
@@ -71,6 +75,15 @@ where
             truncated: !r.terminated && (r.truncated || self.steps >= self.limit),
             life_lost: false,
         }
+    }
+
+    fn save_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        super::Replay { episodes: self.episodes, actions: self.taken.clone() }.to_bytes()
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> anyhow::Result<()> {
+        super::Replay::from_bytes(state)?.restore(self, |env| &mut env.episodes);
+        Ok(())
     }
 
     fn render(&self) -> RgbImage {

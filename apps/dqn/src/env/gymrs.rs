@@ -45,6 +45,8 @@ pub struct GymRs {
     seed: u64,
     episodes: u64,
     steps: u64,
+    /// Actions taken since the current episode began (its saved state).
+    taken: Vec<usize>,
     /// The latest observation, for [`GymRs::render`].
     state: Vec<f64>,
 }
@@ -65,7 +67,16 @@ pub fn mountain_car(seed: u64) -> GymRs {
 impl GymRs {
     fn new(game: Game, actions: &[&str], limit: u64, seed: u64) -> Self {
         let actions = actions.iter().map(|a| a.to_string()).collect();
-        GymRs { game, actions, limit, seed, episodes: 0, steps: 0, state: Vec::new() }
+        GymRs {
+            game,
+            actions,
+            limit,
+            seed,
+            episodes: 0,
+            taken: Vec::new(),
+            steps: 0,
+            state: Vec::new(),
+        }
     }
 
     fn observe(&mut self, state: Vec<f64>) -> Obs {
@@ -90,6 +101,7 @@ impl Environment for GymRs {
         let seed = Some(self.seed.wrapping_add(self.episodes));
         self.episodes += 1;
         self.steps = 0;
+        self.taken.clear();
         let state = match &mut self.game {
             Game::CartPole(env) => {
                 let b = CARTPOLE_START_BOUND.into();
@@ -114,6 +126,7 @@ impl Environment for GymRs {
             }
         };
         self.steps += 1;
+        self.taken.push(action);
         Step {
             obs: self.observe(state),
             reward,
@@ -121,6 +134,15 @@ impl Environment for GymRs {
             truncated: !terminated && self.steps >= self.limit,
             life_lost: false,
         }
+    }
+
+    fn save_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        super::Replay { episodes: self.episodes, actions: self.taken.clone() }.to_bytes()
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> anyhow::Result<()> {
+        super::Replay::from_bytes(state)?.restore(self, |env| &mut env.episodes);
+        Ok(())
     }
 
     fn render(&self) -> RgbImage {

@@ -15,7 +15,7 @@ use image::RgbImage;
 
 /// An observation: a small vector (classic control), or the newest preprocessed frame
 /// (Atari: 84x84 grayscale, u8; the stack of the last 4 is built by the caller).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Obs {
     /// A state vector.
     Vector(Vec<f32>),
@@ -57,7 +57,7 @@ pub struct Step {
 }
 
 /// The shape of an environment's observations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ObsSpace {
     /// Vectors of this many numbers.
     Vector(usize),
@@ -85,6 +85,53 @@ pub trait Environment {
     /// Frames per second the screen is meant to be shown at.
     fn fps(&self) -> u32 {
         50
+    }
+    /// Everything the environment's future depends on (its state, generators and counters),
+    /// as bytes: what a checkpoint keeps so that a resumed run steps on exactly as a run never
+    /// stopped would.
+    fn save_state(&mut self) -> anyhow::Result<Vec<u8>>;
+    /// Restores what [`Environment::save_state`] returned, on an environment made alike.
+    fn load_state(&mut self, state: &[u8]) -> anyhow::Result<()>;
+}
+
+/// The state of an environment whose episodes are a function of their index and actions
+/// (classic control, seeded per episode): saved as the episodes begun and the actions of the
+/// current one, restored by replaying them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Replay {
+    /// Episodes begun (the current one included).
+    pub episodes: u64,
+    /// Actions taken since the current episode began.
+    pub actions: Vec<usize>,
+}
+
+impl Replay {
+    /// As bytes (JSON).
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    /// From [`Replay::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Replay> {
+        serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("not a saved environment: {e}"))
+    }
+
+    /// Brings `env`, whose `reset` begins episode `*episodes` and counts it, to the saved
+    /// state: the current episode begun again and its actions taken again.
+    pub fn restore<E: Environment + ?Sized>(
+        &self,
+        env: &mut E,
+        episodes: impl FnOnce(&mut E) -> &mut u64,
+    ) {
+        if self.episodes == 0 {
+            *episodes(env) = 0;
+            return;
+        }
+        *episodes(env) = self.episodes - 1;
+        env.reset();
+        for &action in &self.actions {
+            env.step(action);
+        }
     }
 }
 
