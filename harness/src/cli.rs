@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Print only results and errors: no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the configuration this command would train with (the defaults, then --config,
+    /// then the flags) as TOML, and exit without training.
+    #[arg(long, conflicts_with = "resume")]
+    pub print_config: bool,
 }
 
 impl RunArgs {
@@ -40,6 +44,18 @@ impl RunArgs {
             max_minutes: self.max_minutes,
             quiet: self.quiet,
         })
+    }
+
+    /// With `--print-config`: prints `config` as TOML and returns true (the command stops
+    /// there); else returns false.
+    pub fn printed(&self, config: &impl serde::Serialize) -> dl_core::Result<bool> {
+        if self.print_config {
+            let toml = toml::to_string_pretty(config).map_err(|e| {
+                dl_core::Error::Config(format!("configuration cannot be written as TOML: {e}"))
+            })?;
+            print!("{toml}");
+        }
+        Ok(self.print_config)
     }
 
     /// The app's own training flags (`args`, which flatten these) with this `--seed`, as

@@ -3,10 +3,16 @@
 //! (backpropagation multiplies one derivative per layer, and the sigmoid's is at most 1/4), and
 //! the training loss after the same number of SGD steps.
 
+use crate::{parse_activation, plot_path, wrote, Common};
+use anyhow::ensure;
 use datasets::ImageSet;
 use dl_core::device::seed_step;
+use dl_core::device::DeviceSpec;
 use dl_core::nn::Activation;
 use dl_core::optim::{Optimizer, OptimizerConfig};
+use harness::plot::{line_chart, Series};
+use std::path::PathBuf;
+use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -197,4 +203,163 @@ pub fn measure(
         predicted.eq_tensor(test.1).to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
     });
     Ok(ActivationResult { activation, grad_norms, losses, test_accuracy })
+}
+
+// The experiment as a command: its flags, and what it prints and draws.
+
+/// The flags of this experiment's command.
+#[derive(clap::Args)]
+pub struct ActivationsArgs {
+    /// Digits (mnist) or clothes (fashion-mnist).
+    #[arg(long, default_value = "mnist", value_parser = ["mnist", "fashion-mnist"])]
+    pub dataset: String,
+    /// Activations to compare.
+    #[arg(long, value_delimiter = ',', value_parser = parse_activation, default_value = "sigmoid,tanh,relu")]
+    pub activations: Vec<Activation>,
+    /// Linear layers.
+    #[arg(long, default_value_t = 10)]
+    pub depth: usize,
+    /// Hidden width.
+    #[arg(long, default_value_t = 256)]
+    pub width: i64,
+    /// Weight initialisations to compare (each the same for every activation).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "pytorch,xavier,he")]
+    pub init: Vec<Init>,
+    /// SGD steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: i64,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f64,
+    /// Device: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Directory datasets are cached in.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs the experiment: prints what it measured and draws its plots.
+pub fn report(a: &ActivationsArgs) -> anyhow::Result<()> {
+    ensure!(a.depth >= 2, "--depth must be at least 2");
+    ensure!(!a.activations.is_empty(), "--activations needs at least one activation");
+    ensure!(!a.init.is_empty(), "--init needs at least one initialisation");
+    ensure!(
+        a.width >= 1 && a.batch >= 1 && a.steps >= 1,
+        "--width, --batch and --steps must be positive"
+    );
+    ensure!(a.lr > 0.0 && a.lr.is_finite(), "--lr must be positive");
+    ensure!((0.0..1.0).contains(&a.momentum), "--momentum must be in [0, 1)");
+    let device = a.device.resolve()?;
+    let dataset: datasets::Dataset = a.dataset.parse()?;
+    let data_dir = datasets::fetch::data_dir(a.data_dir.as_deref());
+    let train = dataset.load_images(&data_dir, datasets::Split::Train)?;
+    let test = dataset.load_images(&data_dir, datasets::Split::Test)?;
+    let classes = train.classes.len() as i64;
+    let (x, y) = flatten(&train, device);
+    let (xt, yt) = flatten(&test, device);
+    println!(
+        "{} linear layers ({} -> {} x {} -> {classes}) on {}, SGD lr {} momentum {}, {} steps of {} \
+         images ({} training images, {} held out)",
+        a.depth,
+        x.size()[1],
+        a.depth - 1,
+        a.width,
+        a.dataset,
+        a.lr,
+        a.momentum,
+        a.steps,
+        a.batch,
+        x.size()[0],
+        xt.size()[0]
+    );
+    for &init in &a.init {
+        let config = ActivationsConfig {
+            depth: a.depth,
+            width: a.width,
+            init,
+            grad_batch: 512,
+            steps: a.steps,
+            batch: a.batch,
+            lr: a.lr,
+            momentum: a.momentum,
+            seed: a.common.seed,
+            device,
+        };
+        println!("\n{} initialisation:", init.name());
+        println!(
+            "  activation   first-layer gradient   last-layer gradient   final loss   held-out accuracy"
+        );
+        let mut results = Vec::new();
+        for &act in &a.activations {
+            let start = Instant::now();
+            let r = measure(act, (&x, &y), (&xt, &yt), classes, &config)?;
+            println!(
+                "  {:<10} {:>22.2e} {:>21.2e} {:>12.3} {:>18.1} %   ({:.1} s)",
+                act.to_string(),
+                r.first_layer_grad(),
+                r.grad_norms.last().expect("at least two layers"),
+                r.final_loss(),
+                100.0 * r.test_accuracy,
+                start.elapsed().as_secs_f64()
+            );
+            results.push(r);
+        }
+        plot_activations(&results, init, &a.common)?;
+    }
+    println!(
+        "\ngradient: Frobenius norm of the weight gradient at initialisation, 512 images; final \
+         loss: mean over the last tenth of the steps; chance is ln {classes} = {:.3}",
+        (classes as f64).ln()
+    );
+    Ok(())
+}
+
+fn plot_activations(
+    results: &[ActivationResult],
+    init: Init,
+    common: &Common,
+) -> anyhow::Result<()> {
+    let path = plot_path(common, &format!("activations-gradients-{}.png", init.name()))?;
+    let series: Vec<Series> = results
+        .iter()
+        .map(|r| Series {
+            name: r.activation.to_string(),
+            points: r
+                .grad_norms
+                .iter()
+                .enumerate()
+                .map(|(i, g)| ((i + 1) as f64, g.log10()))
+                .collect(),
+        })
+        .collect();
+    let title = format!("log10 of the weight-gradient norm at initialisation ({})", init.name());
+    line_chart(&path, &title, "layer", &series)?;
+    wrote(&path);
+    let path = plot_path(common, &format!("activations-loss-{}.png", init.name()))?;
+    let series: Vec<Series> = results
+        .iter()
+        .map(|r| Series { name: r.activation.to_string(), points: smoothed(&r.losses, 20) })
+        .collect();
+    let title = format!("Training loss, mean of 20 steps ({} initialisation)", init.name());
+    line_chart(&path, &title, "step", &series)?;
+    wrote(&path);
+    Ok(())
+}
+
+/// `(step, mean of the window ending there)` every `window` steps.
+fn smoothed(values: &[f64], window: usize) -> Vec<(f64, f64)> {
+    values
+        .chunks(window)
+        .enumerate()
+        .map(|(i, c)| (((i + 1) * window) as f64, c.iter().sum::<f64>() / c.len() as f64))
+        .collect()
 }

@@ -4,6 +4,9 @@
 //! forward pass while differentiating input by input costs a forward pass per input.
 
 use crate::tape::{Op, Tape, Var};
+use crate::{plot_path, wrote, Common};
+use anyhow::ensure;
+use harness::plot::{line_chart, Series};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -183,4 +186,122 @@ pub fn cost(inputs: usize, depth: usize, seed: u64, min_s: f64) -> Cost {
         std::hint::black_box(tape.tangents(y));
     });
     Cost { inputs, nodes, forward_mode_visits, forward_s, reverse_s, forward_mode_s }
+}
+
+// The experiment as a command: its flags, and what it prints and draws.
+
+/// The flags of this experiment's command.
+#[derive(clap::Args)]
+pub struct BackpropArgs {
+    /// Value of `a` in the talk's graph.
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub a: f64,
+    /// Value of `b` in the talk's graph.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub b: f64,
+    /// Input counts of the random graphs timed.
+    #[arg(long, value_delimiter = ',', default_value = "10,30,100,300,1000")]
+    pub inputs: Vec<usize>,
+    /// Layers of each random graph (nodes = about 2 x inputs x depth).
+    #[arg(long, default_value_t = 10)]
+    pub depth: usize,
+    /// Minimum milliseconds each timing runs for.
+    #[arg(long, default_value_t = 100.0)]
+    pub min_ms: f64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs the experiment: prints what it measured and draws its plots.
+pub fn report(a: &BackpropArgs) -> anyhow::Result<()> {
+    ensure!(!a.inputs.is_empty() && a.inputs.iter().all(|&n| n >= 1), "--inputs must be positive");
+    ensure!(a.depth >= 1, "--depth must be at least 1");
+    ensure!(a.min_ms > 0.0 && a.min_ms.is_finite(), "--min-ms must be positive");
+    ensure!(a.a.is_finite() && a.b.is_finite(), "--a and --b must be finite numbers");
+
+    let (mut tape, nodes) = talks_graph(a.a, a.b);
+    let [_, _, c, d, y] = nodes;
+    println!("The talk's graph: c = a + b, d = b + 1, y = c * d");
+    println!(
+        "at a = {}, b = {}: c = {}, d = {}, y = {}",
+        a.a,
+        a.b,
+        tape.value(c),
+        tape.value(d),
+        tape.value(y)
+    );
+    let check = self::check(&mut tape, y, &nodes, 1e-6);
+    println!("\n  node   dy/dnode (tape)   libtorch autograd   finite differences");
+    for (k, name) in ["a", "b", "c", "d", "y"].iter().enumerate() {
+        println!(
+            "  {name:<4}   {:>15.10}   {:>17.10}   {:>18.10}",
+            check.tape[k], check.autograd_values[k], check.fd_values[k]
+        );
+    }
+    println!(
+        "  largest difference from the tape: autograd {:.1e}, finite differences {:.1e}, \
+         forward mode {:.1e}",
+        check.autograd, check.finite_differences, check.forward_mode
+    );
+
+    let n = *a.inputs.iter().max().expect("non-empty");
+    let (mut big, out) = random_graph(n, a.depth, a.common.seed);
+    let inputs = big.inputs();
+    let check = self::check(&mut big, out, &inputs, 1e-6);
+    println!(
+        "\nA random graph of {} nodes ({n} inputs, {} layers of + or *, each followed by sin or \
+         tanh):\nall {n} gradients by one backward walk; largest difference from autograd {:.1e}, \
+         from finite differences {:.1e}, from forward mode {:.1e}",
+        big.len(),
+        a.depth,
+        check.autograd,
+        check.finite_differences,
+        check.forward_mode
+    );
+
+    println!(
+        "\nCost of all the gradients, in forward passes (timed, {} ms or more each):",
+        a.min_ms
+    );
+    println!(
+        "  inputs    nodes   forward pass   backward walk (x forward)   one pass per input (x forward)"
+    );
+    let mut costs = Vec::new();
+    for &inputs in &a.inputs {
+        let cost = cost(inputs, a.depth, a.common.seed, a.min_ms / 1000.0);
+        println!(
+            "  {:>6} {:>8} {:>11.1} us {:>14.1} us ({:>5.2}x) {:>17.1} us ({:>7.1}x)",
+            cost.inputs,
+            cost.nodes,
+            cost.forward_s * 1e6,
+            cost.reverse_s * 1e6,
+            cost.reverse_ratio(),
+            cost.forward_mode_s * 1e6,
+            cost.forward_mode_ratio()
+        );
+        costs.push(cost);
+    }
+    println!(
+        "node visits: the backward walk visits each node once; forward mode visits each node once \
+         per input ({} x {} = {} for the largest graph).",
+        costs.last().expect("non-empty").inputs,
+        costs.last().expect("non-empty").nodes,
+        costs.last().expect("non-empty").forward_mode_visits
+    );
+    let path = plot_path(&a.common, "backprop-cost.png")?;
+    let series = |name: &str, f: &dyn Fn(&Cost) -> f64| Series {
+        name: name.into(),
+        points: costs.iter().map(|c| (c.inputs as f64, f(c))).collect(),
+    };
+    line_chart(
+        &path,
+        "Time for all gradients, in forward passes",
+        "inputs of the graph",
+        &[
+            series("backward walk (reverse mode)", &|c| c.reverse_ratio()),
+            series("one pass per input (forward mode)", &|c| c.forward_mode_ratio()),
+        ],
+    )?;
+    wrote(&path);
+    Ok(())
 }

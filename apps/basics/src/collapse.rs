@@ -4,6 +4,9 @@
 //! between the layers and no single affine map fits: even the least-squares best one leaves a
 //! large part of the output unexplained.
 
+use crate::{plot_path, wrote, Common};
+use anyhow::ensure;
+use harness::plot::{line_chart, Series};
 use tch::{Device, Kind, Tensor};
 
 /// Settings of the experiment.
@@ -134,4 +137,63 @@ pub fn run(c: &CollapseConfig) -> Collapse {
         columns.iter().map(|t| Vec::<f64>::try_from(t).expect("double column")).collect();
     let slice = (0..201).map(|i| std::array::from_fn(|k| columns[k][i])).collect();
     Collapse { max_abs_diff, max_abs_output, linear_residual, relu_residual, slice }
+}
+
+// The experiment as a command: its flags, and what it prints and draws.
+
+/// The flags of this experiment's command.
+#[derive(clap::Args)]
+pub struct CollapseArgs {
+    /// Linear layers in the stack.
+    #[arg(long, default_value_t = 10)]
+    pub depth: usize,
+    /// Width of every layer.
+    #[arg(long, default_value_t = 64)]
+    pub width: i64,
+    /// Random inputs compared on.
+    #[arg(long, default_value_t = 4096)]
+    pub samples: i64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs the experiment: prints what it measured and draws its plots.
+pub fn report(a: &CollapseArgs) -> anyhow::Result<()> {
+    ensure!(a.depth >= 2, "--depth must be at least 2 (one layer has nothing to collapse)");
+    ensure!(a.width >= 1 && a.samples > a.width + 1, "--samples must exceed --width + 1");
+    let c =
+        CollapseConfig { depth: a.depth, width: a.width, samples: a.samples, seed: a.common.seed };
+    let r = run(&c);
+    println!(
+        "{} linear layers of width {} on {} random inputs, multiplied out into one matrix \
+         W = W_{} ... W_1 (and one bias):",
+        a.depth, a.width, a.samples, a.depth
+    );
+    println!(
+        "  largest |stack(x) - (W x + b)| = {:.1e} (outputs up to {:.2}): the same function",
+        r.max_abs_diff, r.max_abs_output
+    );
+    println!(
+        "  best affine fit, variance left unexplained: {:.1e} (linear stack), {:.3} (ReLU \
+         between the layers)",
+        r.linear_residual, r.relu_residual
+    );
+    let path = plot_path(&a.common, "linear-collapse.png")?;
+    let column = |name: &str, k: usize| Series {
+        name: name.into(),
+        points: r.slice.iter().map(|row| (row[0], row[k])).collect(),
+    };
+    line_chart(
+        &path,
+        "First output along a line through input space",
+        "t (x = x0 + t d)",
+        &[
+            column("linear stack", 1),
+            column("its one matrix", 2),
+            column("ReLU stack", 3),
+            column("best affine fit to the ReLU stack", 4),
+        ],
+    )?;
+    wrote(&path);
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! cancels) and keeps every exponential in (0, 1]. Its gradient has a closed form,
 //! `ds_i/dz_j = s_i (delta_ij - s_j)`, checked here against libtorch's autograd.
 
+use crate::Common;
 use tch::{Kind, Tensor};
 
 /// Softmax exactly as written: exponentiate, then normalise.
@@ -126,4 +127,41 @@ pub fn check_gradients(z: &[f64], g: &[f64], target: usize) -> GradientCheck {
         jacobian: max_abs_diff(&jacobian(z), &autograd_jacobian),
         cross_entropy: max_abs_diff(&prediction_minus_target, &autograd_ce),
     }
+}
+
+// The experiment as a command: its flags, and what it prints and draws.
+
+/// Runs the experiment: prints what it measured and draws its plots.
+pub fn report(c: &Common) -> anyhow::Result<()> {
+    let list = |v: &[f32], decimals: usize| {
+        let items: Vec<String> = v.iter().map(|x| format!("{x:.decimals$}")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    println!("softmax(z)_i = exp(z_i) / sum_j exp(z_j), in single precision:");
+    println!("  logits                 exp then normalise           max subtracted first");
+    for case in cases() {
+        let (logits, naive, stable) =
+            (list(&case.logits, 0), list(&case.naive, 4), list(&case.stable, 4));
+        println!(
+            "  {logits:<22} {naive:<28} {stable}   (vs libtorch {:.0e})",
+            case.stable_vs_libtorch
+        );
+    }
+    println!(
+        "exp(1001) is already infinite in single precision (inf / inf = NaN) and exp(-997) is 0 \
+         (0 / 0 = NaN);\nsubtracting the maximum multiplies top and bottom by the same exp(-max)."
+    );
+    let mut rng = dl_core::device::rng(c.seed, "softmax");
+    use rand::Rng;
+    let z: Vec<f64> = (0..10).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let g: Vec<f64> = (0..10).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let target = rng.random_range(0..10);
+    let check = check_gradients(&z, &g, target);
+    println!(
+        "\nGradient on 10 random logits (double precision), closed form vs libtorch autograd:"
+    );
+    println!("  backward, s * (g - <g, s>):                  {:.1e}", check.backward);
+    println!("  Jacobian, s_i (delta_ij - s_j):              {:.1e}", check.jacobian);
+    println!("  cross-entropy, softmax(z) - onehot(target):  {:.1e}", check.cross_entropy);
+    Ok(())
 }

@@ -193,6 +193,9 @@ fn run(cli: Cli) -> Result<()> {
             let overrides = common.overrides(&args);
             let config: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            if common.printed(&config)? {
+                return Ok(());
+            }
             let options = common.options()?;
             train::train(config, &options)?;
         }
@@ -295,49 +298,4 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn training_flags_become_configuration_overrides() {
-        let cli = Cli::try_parse_from([
-            "char-rnn",
-            "train",
-            "--cell",
-            "gru",
-            "--hidden",
-            "128",
-            "--optimizer",
-            "sgd",
-            "--lr",
-            "0.5",
-            "--schedule",
-            "constant",
-            "--seed",
-            "7",
-        ])
-        .unwrap();
-        let Command::Train(args) = cli.command else { panic!("not train") };
-        let overrides = args.run.overrides(&args);
-        let config: TrainConfig = harness::config::resolve(None, &overrides).unwrap();
-        assert_eq!(config.cell, CellKind::Gru);
-        assert_eq!(config.hidden, 128);
-        assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::sgd(0.5));
-        assert_eq!(config.schedule, StepSchedule::Constant);
-        assert_eq!(config.seed, 7);
-        // Flags the user did not give keep the defaults.
-        assert_eq!(config.layers, TrainConfig::default().layers);
-        let err =
-            Cli::try_parse_from(["char-rnn", "train", "--cell", "transformer"]).err().unwrap();
-        assert!(err.to_string().contains("transformer"), "{err}");
-    }
 }

@@ -13,6 +13,7 @@ use dl_core::nn::{CellKind, State as RecurrentState};
 use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
 use harness::session::{Goal, Session, State, TrainingConfig};
 use serde::{Deserialize, Serialize};
+use std::f64::consts::LN_2;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -215,27 +216,18 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     if options.resume.is_none() {
         config.validate()?;
     }
-    let parts = data::load_parts(&config.text)?;
-    let split = Split::new(&parts, config.valid_fraction)?;
-    let vocab = Vocab::from_texts([split.train.as_str(), split.valid.as_str()]);
-    let streams =
-        Streams::new(data::tensor(&vocab, &split.train)?, config.batch_size, config.seq_len)?;
-    let valid_tokens = data::tensor(&vocab, &split.valid)?;
-    if valid_tokens.size()[0] < 2 {
-        bail!("the validation text is too short: raise valid_fraction or give more text");
-    }
-
+    let corpus = Corpus::load(&config)?;
     let mut session = Session::start(APP, config, options, Goal::Min("valid_bpc"))?;
     let (config, device) = (session.config().clone(), session.device());
     let spec = ModelSpec {
         cell: config.cell,
-        vocab: vocab.len() as i64,
+        vocab: corpus.vocab.len() as i64,
         embedding: config.embedding,
         hidden: config.hidden,
         layers: config.layers,
         dropout: config.dropout,
     };
-    let info = ModelInfo { vocab: vocab.clone(), spec };
+    let info = ModelInfo { vocab: corpus.vocab.clone(), spec };
     let mut vs = VarStore::new(device);
     let model = CharRnn::new(&vs.root(), spec);
     if config.forget_bias != 0.0 {
@@ -244,32 +236,19 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
     let mut opt = Optimizer::new(config.optimizer.clone(), &vs)?;
     let mut state = model.zero_state(config.batch_size);
     if let Some(saved) = session.restore(&mut vs, Some(&mut opt))? {
-        if saved.model_as::<ModelInfo>()?.vocab != vocab {
+        if saved.model_as::<ModelInfo>()?.vocab != corpus.vocab {
             bail!("the corpus no longer has the vocabulary the run was started with");
         }
         state = restore_hidden(&saved, state.c.is_some(), device)?;
     }
     let schedule = config.schedule.over(config.steps)?;
-    let per_epoch = streams.batches_per_epoch();
-    tracing::info!(
-        "{} {}x{} on {} files: {} training / {} validation characters, vocabulary {}, {} parameters, {} batches per epoch, {device:?}",
-        config.cell,
-        config.layers,
-        config.hidden,
-        parts.len(),
-        split.train.chars().count(),
-        valid_tokens.size()[0],
-        vocab.len(),
-        CharRnn::parameters(spec),
-        per_epoch
-    );
+    let per_epoch = corpus.streams.batches_per_epoch();
+    corpus.describe(&config, spec, device);
 
-    let mut progress =
-        session.progress("train", config.steps.saturating_sub(session.step()), "steps");
-    let mut window = Mean::default();
-    let mut window_started = (Instant::now(), 0i64);
+    let remaining = config.steps.saturating_sub(session.step());
+    let mut progress = session.progress("train", remaining, "steps");
+    let mut window = Window::new(config.batch_size * config.seq_len);
     let mut stopped_early = false;
-    let tokens_per_step = config.batch_size * config.seq_len;
     while session.step() < config.steps {
         let step = session.step();
         let (epoch, i) = (step / per_epoch, step % per_epoch);
@@ -278,47 +257,36 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             state = model.zero_state(config.batch_size);
         }
         seed_step(config.seed, step);
-        let (x, y) = streams.batch(epoch, i, device); // [batch, seq_len] each
+        let (x, y) = corpus.streams.batch(epoch, i, device); // [batch, seq_len] each
         opt.set_lr(schedule.lr(config.optimizer.lr(), step));
-        let (value, norm, next) = update(&model, &mut opt, &x, &y, &state, config.clip);
+        let (loss, grad_norm, next) = update(&model, &mut opt, &x, &y, &state, config.clip);
         state = next;
         session.advance();
 
         let step = session.step();
-        window.add(value, 1.0);
-        window_started.1 += tokens_per_step;
-        progress.inc(1, &format!("bpc {:.3}", window.value() / std::f64::consts::LN_2));
+        window.add(loss);
+        progress.inc(1, &format!("bpc {:.3}", window.loss.value() / LN_2));
         if step % config.log_every == 0 {
-            let tokens_per_s = window_started.1 as f64 / window_started.0.elapsed().as_secs_f64();
-            session.log(&[
-                ("train_loss", window.value()),
-                ("train_bpc", window.value() / std::f64::consts::LN_2),
-                ("lr", opt.lr()),
-                ("grad_norm", norm),
-                ("tokens_per_s", tokens_per_s),
-            ])?;
-            (window, window_started) = (Mean::default(), (Instant::now(), 0));
+            session.log(&window.take(opt.lr(), grad_norm))?;
         }
         stopped_early = session.expired() && step < config.steps;
         if step % config.eval_every == 0 || step == config.steps || stopped_early {
-            let eval = evaluate(&model, &valid_tokens, EVAL_STREAMS, config.seq_len, device)?;
+            let eval = evaluate(&model, &corpus.valid, EVAL_STREAMS, config.seq_len, device)?;
+            let elapsed = session.elapsed();
+            let (bpc, nats) = (eval.bpc, eval.loss);
             progress.println(&format!(
-                "step {step}: valid {:.4} bpc ({:.4} nats), {:.0} s",
-                eval.bpc,
-                eval.loss,
-                session.elapsed()
+                "step {step}: valid {bpc:.4} bpc ({nats:.4} nats), {elapsed:.0} s"
             ));
             let saved = State::model(&info)?.with_tensor("hidden.h", &state.h);
             let saved = match &state.c {
                 Some(c) => saved.with_tensor("hidden.c", c),
                 None => saved,
             };
-            let metrics = [("valid_loss", eval.loss), ("valid_bpc", eval.bpc)];
-            session.checkpoint(&vs, &opt, &metrics, saved)?;
+            session.checkpoint(&vs, &opt, &[("valid_loss", nats), ("valid_bpc", bpc)], saved)?;
             if config.sample_length > 0 {
-                write_sample(&model, &vocab, &config, step, session.dir(), device)?;
+                write_sample(&model, &corpus.vocab, &config, step, session.dir(), device)?;
             }
-            window_started = (Instant::now(), 0);
+            window.restart_clock();
         }
         if stopped_early {
             break;
@@ -332,12 +300,88 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         session.elapsed(),
         session.dir().display()
     );
-    Ok(Summary {
-        dir: session.dir().to_path_buf(),
-        steps: session.step(),
-        best_valid_bpc,
-        stopped_early,
-    })
+    let (dir, steps) = (session.dir().to_path_buf(), session.step());
+    Ok(Summary { dir, steps, best_valid_bpc, stopped_early })
+}
+
+/// The text of a run: its vocabulary, the training streams and the validation characters.
+struct Corpus {
+    files: usize,
+    train_chars: usize,
+    vocab: Vocab,
+    streams: Streams,
+    valid: Tensor,
+}
+
+impl Corpus {
+    /// Reads and checks the configuration's text.
+    fn load(config: &TrainConfig) -> Result<Corpus> {
+        let parts = data::load_parts(&config.text)?;
+        let split = Split::new(&parts, config.valid_fraction)?;
+        let vocab = Vocab::from_texts([split.train.as_str(), split.valid.as_str()]);
+        let train = data::tensor(&vocab, &split.train)?;
+        let streams = Streams::new(train, config.batch_size, config.seq_len)?;
+        let valid = data::tensor(&vocab, &split.valid)?;
+        if valid.size()[0] < 2 {
+            bail!("the validation text is too short: raise valid_fraction or give more text");
+        }
+        let train_chars = split.train.chars().count();
+        Ok(Corpus { files: parts.len(), train_chars, vocab, streams, valid })
+    }
+
+    /// Logs what is about to be trained on what.
+    fn describe(&self, config: &TrainConfig, spec: ModelSpec, device: Device) {
+        tracing::info!(
+            "{} {}x{} on {} files: {} training / {} validation characters, vocabulary {}, {} parameters, {} batches per epoch, {device:?}",
+            config.cell,
+            config.layers,
+            config.hidden,
+            self.files,
+            self.train_chars,
+            self.valid.size()[0],
+            self.vocab.len(),
+            CharRnn::parameters(spec),
+            self.streams.batches_per_epoch()
+        );
+    }
+}
+
+/// The training loss and throughput since the last log line.
+struct Window {
+    loss: Mean,
+    started: Instant,
+    tokens: i64,
+    tokens_per_step: i64,
+}
+
+impl Window {
+    fn new(tokens_per_step: i64) -> Window {
+        Window { loss: Mean::default(), started: Instant::now(), tokens: 0, tokens_per_step }
+    }
+
+    fn add(&mut self, loss: f64) {
+        self.loss.add(loss, 1.0);
+        self.tokens += self.tokens_per_step;
+    }
+
+    /// Evaluation time does not count towards throughput.
+    fn restart_clock(&mut self) {
+        (self.started, self.tokens) = (Instant::now(), 0);
+    }
+
+    /// The values of a log line, and a fresh window.
+    fn take(&mut self, lr: f64, grad_norm: f64) -> [(&'static str, f64); 5] {
+        let tokens_per_s = self.tokens as f64 / self.started.elapsed().as_secs_f64();
+        let loss = std::mem::take(&mut self.loss).value();
+        self.restart_clock();
+        [
+            ("train_loss", loss),
+            ("train_bpc", loss / LN_2),
+            ("lr", lr),
+            ("grad_norm", grad_norm),
+            ("tokens_per_s", tokens_per_s),
+        ]
+    }
 }
 
 /// The hidden state carried into the next window, as the last checkpoint saved it.

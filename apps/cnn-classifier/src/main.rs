@@ -180,6 +180,9 @@ fn run(cli: Cli) -> Result<()> {
             let overrides = common.overrides(&args);
             let config: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            if common.printed(&config)? {
+                return Ok(());
+            }
             let data_dir = datasets::fetch::data_dir(args.data_dir.as_deref());
             train::train(config, &common.options()?, &data_dir)?;
         }
@@ -289,52 +292,5 @@ fn run_dir_of(checkpoint: &std::path::Path) -> PathBuf {
     match parent.file_name() {
         Some(name) if name == "checkpoints" => parent.parent().unwrap_or(parent).to_path_buf(),
         _ => parent.to_path_buf(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn training_flags_become_configuration_overrides() {
-        let cli = Cli::try_parse_from([
-            "cnn-classifier",
-            "train",
-            "--dataset",
-            "fashion-mnist",
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.001",
-            "--schedule",
-            "cosine",
-            "--warmup-epochs",
-            "1",
-            "--augment",
-            "--seed",
-            "7",
-            "--epochs",
-            "3",
-        ])
-        .unwrap();
-        let Command::Train(args) = cli.command else { panic!("not train") };
-        let overrides = args.run.overrides(&args);
-        let config: TrainConfig = harness::config::resolve(None, &overrides).unwrap();
-        assert_eq!(config.dataset, "fashion-mnist");
-        assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.001));
-        assert_eq!(config.schedule, train::LrSchedule::Cosine { warmup_epochs: 1 });
-        assert!(config.augment);
-        assert_eq!((config.seed, config.epochs), (7, 3));
-        // Flags the user did not give keep the defaults.
-        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
-        let err = Cli::try_parse_from(["cnn-classifier", "train", "--model", "vgg"]).err().unwrap();
-        assert!(err.to_string().contains("vgg"));
     }
 }

@@ -225,34 +225,19 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
     }
     let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
     let schedule = config.schedule.per_step(steps_per_epoch, config.epochs);
-    tracing::info!(
-        "{} on {}: {} train / {} valid / {} test images of {channels}x{height}x{width}, {} classes, {} parameters, {device:?}",
-        config.model,
-        config.dataset,
-        data.train.len(),
-        data.valid.len(),
-        data.test.len(),
-        shape.classes,
-        vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>()
-    );
+    describe(&config, &data, &vs);
 
     let mut stopped_early = false;
     while session.epoch() < config.epochs && !stopped_early {
-        let (epoch, started) = (session.epoch(), Instant::now());
+        let epoch = session.epoch();
         let skip = std::mem::take(&mut position.batch_in_epoch);
         let images_and_labels = [&data.train.images, &data.train.labels];
-        let batches = Batches::new(
-            &images_and_labels,
-            config.batch_size,
-            Some((config.seed, epoch)),
-            false,
-            device,
-        )?
-        .skip_batches(skip as usize);
+        let shuffle = Some((config.seed, epoch));
+        let batches = Batches::new(&images_and_labels, config.batch_size, shuffle, false, device)?
+            .skip_batches(skip as usize);
         let label = format!("epoch {}/{}", epoch + 1, config.epochs);
         let mut progress = session.progress(&label, steps_per_epoch - skip, "batches");
-        let (mut epoch_loss, mut window_loss) = (Mean::default(), Mean::default());
-        let (mut right, mut seen, mut done) = (0i64, 0i64, skip);
+        let mut stats = EpochStats::after(skip);
         for batch in batches {
             let step = session.step();
             seed_step(config.seed, step);
@@ -265,52 +250,25 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
             loss.backward();
             opt.step();
             session.advance();
-            done += 1;
 
-            let n = batch[1].size()[0];
-            let value = loss.double_value(&[]);
-            epoch_loss.add(value, n as f64);
-            window_loss.add(value, n as f64);
-            (right, seen) = (right + correct(&logits, &batch[1]), seen + n);
-            progress.inc(1, &format!("loss {:.4}", window_loss.value()));
+            stats.add(loss.double_value(&[]), &logits, &batch[1]);
+            progress.inc(1, &format!("loss {:.4}", stats.window.value()));
             if session.step() % config.log_every == 0 {
-                session.log(&[("train_loss", window_loss.value()), ("lr", opt.lr())])?;
-                window_loss = Mean::default();
+                session.log(&[("train_loss", stats.window.value()), ("lr", opt.lr())])?;
+                stats.window = Mean::default();
             }
-            if session.expired() && done < steps_per_epoch {
-                (stopped_early, position.batch_in_epoch) = (true, done);
+            if session.expired() && stats.done < steps_per_epoch {
+                (stopped_early, position.batch_in_epoch) = (true, stats.done);
                 break;
             }
         }
         progress.finish();
-        let seconds = started.elapsed().as_secs_f64();
-        let valid = evaluate(&net, &data.valid, &norm, config.eval_batch_size, device)?;
-        let test = evaluate(&net, &data.test, &norm, config.eval_batch_size, device)?;
         if !stopped_early {
             session.end_epoch();
         }
-        let images_per_s = seen as f64 / seconds;
-        println!(
-            "epoch {:>2}{}: train loss {:.4}, valid acc {:.2}%, test acc {:.2}%, {seconds:.1} s ({images_per_s:.0} images/s)",
-            session.epoch(),
-            if stopped_early { " (stopped early)" } else { "" },
-            epoch_loss.value(),
-            100.0 * valid.accuracy,
-            100.0 * test.accuracy
-        );
-        let metrics = [
-            ("epoch", session.epoch() as f64),
-            ("train_loss", epoch_loss.value()),
-            ("train_acc", right as f64 / seen.max(1) as f64),
-            ("valid_loss", valid.loss),
-            ("valid_acc", valid.accuracy),
-            ("test_loss", test.loss),
-            ("test_acc", test.accuracy),
-            ("epoch_seconds", seconds),
-            ("images_per_s", images_per_s),
-        ];
-        let state = State::model(&info)?.with_values(&position)?;
-        session.checkpoint(&vs, &opt, &metrics, state)?;
+        stats.stopped_early = stopped_early;
+        let metrics = end_of_epoch(&net, &norm, &data, &config, &stats, session.epoch(), device)?;
+        session.checkpoint(&vs, &opt, &metrics, State::model(&info)?.with_values(&position)?)?;
     }
 
     // The result of a run is its best checkpoint (by validation accuracy) on the test set.
@@ -323,11 +281,89 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
         100.0 * test_acc,
         session.dir().display()
     );
-    Ok(Summary {
-        dir: session.dir().to_path_buf(),
-        epochs: session.epoch(),
-        best_valid_acc,
-        test_acc,
-        stopped_early,
-    })
+    let (dir, epochs) = (session.dir().to_path_buf(), session.epoch());
+    Ok(Summary { dir, epochs, best_valid_acc, test_acc, stopped_early })
+}
+
+/// Logs what is about to be trained on what.
+fn describe(config: &TrainConfig, data: &Data, vs: &VarStore) {
+    let [c, h, w] = data.train.image_shape();
+    tracing::info!(
+        "{} on {}: {} train / {} valid / {} test images of {c}x{h}x{w}, {} classes, {} parameters, {:?}",
+        config.model,
+        config.dataset,
+        data.train.len(),
+        data.valid.len(),
+        data.test.len(),
+        data.train.classes.len(),
+        vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>(),
+        vs.device()
+    );
+}
+
+/// What an epoch's batches add up to.
+struct EpochStats {
+    /// Training loss over the epoch, and since the last log line.
+    loss: Mean,
+    window: Mean,
+    /// Examples classified right, and seen.
+    right: i64,
+    seen: i64,
+    /// Batches of the epoch done (those skipped on resuming included).
+    done: u64,
+    started: Instant,
+    /// Whether the time budget cut the epoch short.
+    stopped_early: bool,
+}
+
+impl EpochStats {
+    /// An epoch whose first `skip` batches were done before a resume.
+    fn after(skip: u64) -> EpochStats {
+        let (loss, window) = (Mean::default(), Mean::default());
+        let started = Instant::now();
+        EpochStats { loss, window, right: 0, seen: 0, done: skip, started, stopped_early: false }
+    }
+
+    /// Counts a batch with mean loss `loss`, `logits` and `labels`.
+    fn add(&mut self, loss: f64, logits: &Tensor, labels: &Tensor) {
+        let n = labels.size()[0];
+        self.loss.add(loss, n as f64);
+        self.window.add(loss, n as f64);
+        (self.right, self.seen, self.done) =
+            (self.right + correct(logits, labels), self.seen + n, self.done + 1);
+    }
+}
+
+/// Evaluates on the validation and test sets, prints the epoch's line and returns its metrics.
+fn end_of_epoch(
+    net: &Net,
+    norm: &Normalization,
+    data: &Data,
+    config: &TrainConfig,
+    stats: &EpochStats,
+    epoch: u64,
+    device: Device,
+) -> Result<Vec<(&'static str, f64)>> {
+    let seconds = stats.started.elapsed().as_secs_f64();
+    let valid = evaluate(net, &data.valid, norm, config.eval_batch_size, device)?;
+    let test = evaluate(net, &data.test, norm, config.eval_batch_size, device)?;
+    let images_per_s = stats.seen as f64 / seconds;
+    println!(
+        "epoch {epoch:>2}{}: train loss {:.4}, valid acc {:.2}%, test acc {:.2}%, {seconds:.1} s ({images_per_s:.0} images/s)",
+        if stats.stopped_early { " (stopped early)" } else { "" },
+        stats.loss.value(),
+        100.0 * valid.accuracy,
+        100.0 * test.accuracy
+    );
+    Ok(vec![
+        ("epoch", epoch as f64),
+        ("train_loss", stats.loss.value()),
+        ("train_acc", stats.right as f64 / stats.seen.max(1) as f64),
+        ("valid_loss", valid.loss),
+        ("valid_acc", valid.accuracy),
+        ("test_loss", test.loss),
+        ("test_acc", test.accuracy),
+        ("epoch_seconds", seconds),
+        ("images_per_s", images_per_s),
+    ])
 }

@@ -1,7 +1,12 @@
-//! The DQN update: the temporal-difference target, the loss, and exploration.
+//! The DQN agent: its online and target networks, the temporal-difference target, the loss,
+//! one gradient step, and exploration.
 
+use crate::model::{QNet, QNetSpec};
+use crate::replay::Batch;
+use dl_core::optim::Optimizer;
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
 
 /// How far the target looks: the TD target of Mnih et al. (2015), or the Double DQN target of
 /// van Hasselt et al. (2016).
@@ -83,4 +88,72 @@ impl Epsilon {
 pub fn greedy(q: &Tensor) -> Vec<i64> {
     Vec::<i64>::try_from(q.argmax(1, false).to_device(tch::Device::Cpu))
         .expect("argmax gives integers")
+}
+
+/// The online and target networks, in one variable store (`online.net.*`, `target.net.*`)
+/// so that one checkpoint holds both; only the online weights are trained.
+pub struct Networks {
+    /// Both networks' variables.
+    pub vs: VarStore,
+    /// The network that acts and learns.
+    pub online: QNet,
+    /// The slowly moving copy the targets are computed with.
+    pub target: QNet,
+}
+
+impl Networks {
+    /// Builds both networks with equal weights.
+    pub fn new(spec: &QNetSpec, device: Device) -> Networks {
+        let vs = VarStore::new(device);
+        let online = QNet::new(&(vs.root() / "online"), spec);
+        let target = QNet::new(&(vs.root() / "target"), spec);
+        for (name, t) in vs.variables() {
+            if name.starts_with("target.") {
+                let _ = t.set_requires_grad(false);
+            }
+        }
+        let mut nets = Networks { vs, online, target };
+        nets.update_target(1.0);
+        nets
+    }
+
+    /// `target = tau online + (1 - tau) target`.
+    pub fn update_target(&mut self, tau: f64) {
+        let _no_grad = tch::no_grad_guard();
+        let vars = self.vs.variables();
+        for (name, t) in &vars {
+            if let Some(rest) = name.strip_prefix("target.") {
+                let src = &vars[&format!("online.{rest}")];
+                let mut t = t.shallow_clone();
+                if tau >= 1.0 {
+                    t.copy_(src);
+                } else {
+                    let mixed = src * tau + &t * (1.0 - tau);
+                    t.copy_(&mixed);
+                }
+            }
+        }
+    }
+}
+
+/// One gradient step on a minibatch; returns the loss and the mean `Q(s, a)`.
+pub fn update(
+    nets: &Networks,
+    opt: &mut Optimizer,
+    batch: &Batch,
+    gamma: f64,
+    double: bool,
+    loss: Loss,
+) -> (f64, f64) {
+    let target = tch::no_grad(|| {
+        let next_target = nets.target.forward(&batch.next_obs);
+        let next_online = double.then(|| nets.online.forward(&batch.next_obs));
+        td_target(&batch.rewards, &batch.terminated, &next_target, next_online.as_ref(), gamma)
+    });
+    let q = q_taken(&nets.online.forward(&batch.obs), &batch.actions);
+    let l = loss.apply(&q, &target);
+    opt.zero_grad();
+    l.backward();
+    opt.step();
+    (l.double_value(&[]), q.mean(tch::Kind::Float).double_value(&[]))
 }

@@ -7,12 +7,13 @@
 //! 2. Nature CNN updates on random u8 batches of 32 stacks of 4 84x84 frames: target forward,
 //!    online forward and backward, Huber loss, Adam 1e-4.
 
+use crate::agent::{update, Networks};
 use crate::agent::{Epsilon, Loss};
 use crate::env::{self, Backend};
 use crate::infer::{act, Stacker};
 use crate::model::QNetSpec;
 use crate::replay::Batch;
-use crate::train::{update, Memory, Networks};
+use crate::replay::Memory;
 use dl_core::device::rng;
 use dl_core::optim::{Optimizer, OptimizerConfig};
 use std::time::Instant;

@@ -3,9 +3,10 @@
 //! with.
 
 use crate::agent;
+use crate::agent::Networks;
 use crate::env::{self, Environment, Obs, ObsSpace};
 use crate::model::QNet;
-use crate::train::{AgentState, Networks, TrainConfig};
+use crate::train::{AgentState, TrainConfig};
 use crate::APP;
 use anyhow::{ensure, Context, Result};
 use dl_core::checkpoint;
@@ -80,6 +81,14 @@ pub struct Evaluation {
     pub returns: Vec<f64>,
     /// Steps of each episode.
     pub lengths: Vec<u64>,
+}
+
+impl std::fmt::Display for Evaluation {
+    /// `mean ± std over N episodes`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.returns.len();
+        write!(f, "{:.1} ± {:.1} over {n} episodes", self.mean(), self.std())
+    }
 }
 
 impl Evaluation {

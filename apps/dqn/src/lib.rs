@@ -4,7 +4,9 @@
 //! - [`env`](mod@env): environments behind one trait (classic control from `gymnasia`, a test chain);
 //! - [`replay`]: replay memories, including one that stores each Atari frame once;
 //! - [`model`]: the Q-networks (an MLP, the Nature CNN);
-//! - [`agent`]: the TD target (DQN and Double DQN), the loss, epsilon-greedy exploration;
+//! - [`agent`]: the online and target networks, the TD target (DQN and Double DQN), the loss,
+//!   one gradient step, epsilon-greedy exploration;
+//! - [`config`]: every hyperparameter, with CleanRL's defaults;
 //! - [`train`]: the training loop and its checkpoints;
 //! - [`infer`]: a trained agent that plays (what `play`, the tests and other programs use);
 //! - [`render`]: frames and animated GIFs of episodes;
@@ -12,6 +14,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod config;
 pub mod env;
 pub mod infer;
 pub mod model;

@@ -227,6 +227,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let config = resolve(&args)?;
+            if args.run.printed(&config)? {
+                return Ok(());
+            }
             let options = args.run.options()?;
             let summary = train::train(config, &options)?;
             println!(
@@ -310,45 +313,5 @@ fn run(cli: Cli) -> Result<()> {
             println!("bench: app=dqn metric=updates_per_s value={ups:.2} unit=updates/s");
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn flags_override_the_environments_defaults() {
-        let cli = Cli::try_parse_from([
-            "dqn",
-            "train",
-            "--env",
-            "cartpole",
-            "--total-steps",
-            "5000",
-            "--double",
-            "--lr",
-            "0.001",
-            "--hidden",
-            "64,64",
-            "--seed",
-            "3",
-        ])
-        .unwrap();
-        let Command::Train(args) = cli.command else { panic!("not train") };
-        let config = resolve(&args).unwrap();
-        let mut expected = TrainConfig::classic("cartpole");
-        expected.total_steps = 5000;
-        expected.double = true;
-        expected.lr = 0.001;
-        expected.hidden = vec![64, 64];
-        expected.seed = 3;
-        assert_eq!(config, expected);
     }
 }

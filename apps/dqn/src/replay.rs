@@ -7,6 +7,8 @@
 //!   about 7 GB instead of 28 (each frame would otherwise be stored in 8 stacks: 4 as an
 //!   observation, 4 as a next observation).
 
+use crate::env::{Obs, ObsSpace};
+use anyhow::Result;
 use rand::Rng;
 use tch::{Device, Tensor};
 
@@ -408,6 +410,86 @@ impl FrameReplay {
             rewards: pick(&self.rewards),
             next_obs: frames(next),
             terminated: pick(&self.terminated),
+        }
+    }
+}
+
+/// The replay memory of either kind.
+pub enum Memory {
+    Vector(VectorReplay),
+    Frames(FrameReplay),
+}
+
+impl Memory {
+    /// An empty memory for observations of `space`.
+    pub fn new(space: ObsSpace, capacity: usize) -> Memory {
+        match space {
+            ObsSpace::Vector(n) => Memory::Vector(VectorReplay::new(capacity, n)),
+            ObsSpace::Frame { height, width } => {
+                Memory::Frames(FrameReplay::new(capacity, 4, height, width))
+            }
+        }
+    }
+
+    /// Transitions held.
+    pub fn len(&self) -> usize {
+        match self {
+            Memory::Vector(m) => m.len(),
+            Memory::Frames(m) => m.len(),
+        }
+    }
+
+    /// True when no transition is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records the first observation of an episode.
+    pub fn start_episode(&mut self, obs: &Obs) {
+        if let Memory::Frames(m) = self {
+            m.start_episode(obs.frame());
+        }
+    }
+
+    /// Records a transition.
+    pub fn push(&mut self, obs: &Obs, action: usize, reward: f32, terminated: bool, next: &Obs) {
+        match self {
+            Memory::Vector(m) => {
+                m.push(obs.vector(), action as i64, reward, terminated, next.vector())
+            }
+            Memory::Frames(m) => m.push(action as i64, reward, terminated, next.frame()),
+        }
+    }
+
+    /// Bytes it holds.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Memory::Vector(m) => m.bytes(),
+            Memory::Frames(m) => m.bytes(),
+        }
+    }
+
+    /// The memory as named tensors.
+    pub fn to_tensors(&self) -> Vec<(String, Tensor)> {
+        match self {
+            Memory::Vector(m) => m.to_tensors(),
+            Memory::Frames(m) => m.to_tensors(),
+        }
+    }
+
+    /// Restores the memory from [`Memory::to_tensors`].
+    pub fn load_tensors(&mut self, tensors: &[(String, Tensor)]) -> Result<()> {
+        match self {
+            Memory::Vector(m) => m.load_tensors(tensors),
+            Memory::Frames(m) => m.load_tensors(tensors),
+        }
+    }
+
+    /// A uniform minibatch.
+    pub fn sample(&self, batch: usize, rng: &mut impl Rng, device: Device) -> Batch {
+        match self {
+            Memory::Vector(m) => m.sample(batch, rng, device),
+            Memory::Frames(m) => m.sample(batch, rng, device),
         }
     }
 }

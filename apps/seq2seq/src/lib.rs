@@ -7,12 +7,13 @@
 //!
 //! `main.rs` parses the command line; `data.rs` reads, splits and batches the pairs,
 //! `tokenize.rs` learns the subword vocabularies, `model.rs` is the network (encoder,
-//! attention, decoder), `train.rs` the loop, `infer.rs` the trained translator (load, translate, ensembles,
+//! attention, decoder), `config.rs` the training configuration, `train.rs` the loop, `infer.rs` the trained translator (load, translate, ensembles,
 //! averaging), `evaluate.rs` loss and BLEU, `beam.rs` greedy and beam-search decoding, `bleu.rs` sacreBLEU-compatible scoring, `bench.rs` the benchmark.
 
 pub mod beam;
 pub mod bench;
 pub mod bleu;
+pub mod config;
 pub mod data;
 pub mod evaluate;
 pub mod infer;

@@ -319,6 +319,9 @@ fn run(cli: Cli) -> Result<()> {
             let overrides = common.overrides(&args);
             let config: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            if common.printed(&config)? {
+                return Ok(());
+            }
             let options = common.options()?;
             train::train(config, &options)?;
         }
@@ -503,52 +506,4 @@ fn write_attention(path: &std::path::Path, t: &Translation) -> Result<()> {
         &values,
     )
     .with_context(|| format!("writing {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn training_flags_become_configuration_overrides() {
-        let cli = Cli::try_parse_from([
-            "seq2seq",
-            "train",
-            "--attention",
-            "luong",
-            "--tokenizer",
-            "bpe",
-            "--dictionary",
-            "false",
-            "--src-vocab-size",
-            "30000",
-            "--direction",
-            "en-de",
-            "--lr",
-            "0.002",
-            "--seed",
-            "7",
-        ])
-        .unwrap();
-        let Command::Train(args) = cli.command else { panic!("not train") };
-        let overrides = args.run.overrides(&args);
-        let config: TrainConfig = harness::config::resolve(None, &overrides).unwrap();
-        assert_eq!(config.attention, AttentionKind::Luong);
-        assert_eq!(config.tokenizer, TokenizerKind::Bpe);
-        assert!(!config.dictionary);
-        assert_eq!(config.src_vocab_size, Some(30000));
-        assert_eq!(config.direction, Direction::EnDe);
-        assert_eq!(config.optimizer, dl_core::optim::OptimizerConfig::adam(0.002));
-        assert_eq!(config.seed, 7);
-        assert_eq!(config.decoder_hidden, TrainConfig::default().decoder_hidden);
-        let err =
-            Cli::try_parse_from(["seq2seq", "train", "--attention", "transformer"]).err().unwrap();
-        assert!(err.to_string().contains("transformer"), "{err}");
-    }
 }

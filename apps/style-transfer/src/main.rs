@@ -249,6 +249,9 @@ fn run(cli: Cli) -> Result<()> {
             let overrides = common.overrides(args.as_ref());
             let config: StyleConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            if common.printed(&config)? {
+                return Ok(());
+            }
             let summary = train::run(config, &common.options()?, args.image.as_deref())?;
             report(&summary, args.image.as_deref());
         }
