@@ -8,10 +8,10 @@ use integration_tests::fixtures;
 use std::ops::ControlFlow;
 use std::path::Path;
 use style_transfer::dream::{self, DreamSettings};
+use style_transfer::model::{Pooling, Vgg19};
 use style_transfer::train::{self, RunOptions, StyleConfig};
 use style_transfer::transfer::{self, Init, Method, Settings, Targets};
-use style_transfer::vgg::{Pooling, Vgg19};
-use style_transfer::{infer, loss, picture};
+use style_transfer::{data, infer, loss};
 use tch::{Device, Kind, Tensor};
 
 fn values(t: &Tensor) -> Vec<f32> {
@@ -184,7 +184,7 @@ fn preserving_colours_keeps_the_photos_chroma_and_the_results_luminance() {
         + content.narrow(1, 1, 1) * 0.587
         + content.narrow(1, 2, 1) * 0.114)
         .repeat([1, 3, 1, 1]);
-    let back = picture::keep_colors(&luma, &content);
+    let back = data::keep_colors(&luma, &content);
     let error = (&back - &content).abs().max().double_value(&[]);
     assert!(error < 1e-5, "{error}");
 }
@@ -215,14 +215,14 @@ fn deepdream_raises_its_layers_activation() {
 #[test]
 fn bad_images_and_absurd_sizes_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let err = picture::open(dir.path().join("missing.png").to_str().unwrap()).unwrap_err();
+    let err = data::open(dir.path().join("missing.png").to_str().unwrap()).unwrap_err();
     assert!(err.to_string().contains("no image file"), "{err}");
     let text = dir.path().join("notes.png");
     std::fs::write(&text, "not an image").unwrap();
-    let err = picture::open(text.to_str().unwrap()).unwrap_err();
+    let err = data::open(text.to_str().unwrap()).unwrap_err();
     assert!(err.to_string().contains("not an image"), "{err}");
     // A vendored picture by name.
-    assert_eq!(picture::open("chelsea").unwrap().width(), 451);
+    assert_eq!(data::open("chelsea").unwrap().width(), 451);
     // 4096x4096 with a 100-pair L-BFGS history is over 100 GB.
     let s = Settings { history: 100, ..small_settings(Method::Lbfgs, 1) };
     let err = transfer::check_memory(4096, 4096, &s, Device::Cpu).unwrap_err();

@@ -3,12 +3,26 @@
 use dl_core::device::DeviceSpec;
 use std::path::PathBuf;
 
-/// The common flags of a training command (`#[command(flatten)]` them into the app's own).
-#[derive(Clone, Debug, clap::Args)]
-pub struct RunArgs {
+/// The device flag of every command that computes (`#[command(flatten)]` it).
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct DeviceArg {
     /// Device to run on: auto (CUDA if available, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+}
+
+impl DeviceArg {
+    /// The device (CUDA where there is none is an error, never a silent fallback).
+    pub fn resolve(&self) -> dl_core::Result<tch::Device> {
+        self.device.resolve()
+    }
+}
+
+/// The common flags of a training command (`#[command(flatten)]` them into the app's own).
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Seed of every random generator (initialisation, shuffling, dropout).
     #[arg(long)]
     pub seed: Option<u64>,

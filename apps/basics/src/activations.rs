@@ -7,9 +7,9 @@ use crate::{parse_activation, plot_path, wrote, Common};
 use anyhow::ensure;
 use datasets::ImageSet;
 use dl_core::device::seed_step;
-use dl_core::device::DeviceSpec;
 use dl_core::nn::Activation;
 use dl_core::optim::{Optimizer, OptimizerConfig};
+use harness::cli::DeviceArg;
 use harness::plot::{line_chart, Series};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -237,9 +237,8 @@ pub struct ActivationsArgs {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
-    /// Device: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Directory datasets are cached in.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

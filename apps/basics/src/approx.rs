@@ -4,9 +4,9 @@
 
 use crate::{parse_activation, plot_path, wrote, Common};
 use anyhow::ensure;
-use dl_core::device::DeviceSpec;
 use dl_core::nn::{self, Activation};
 use dl_core::optim::{Optimizer, OptimizerConfig, Schedule};
+use harness::cli::DeviceArg;
 use harness::plot::{line_chart, Series};
 use std::f64::consts::PI;
 use tch::nn::VarStore;
@@ -127,9 +127,8 @@ pub struct ApproxArgs {
     /// Adam's learning rate (cosine decay to 0).
     #[arg(long, default_value_t = 0.01)]
     pub lr: f64,
-    /// Device: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub device: DeviceArg,
     #[command(flatten)]
     pub common: Common,
 }

@@ -18,6 +18,7 @@ pub mod tape;
 use anyhow::{Context, Result};
 use dl_core::device::DeviceSpec;
 use dl_core::nn::Activation;
+use harness::cli::DeviceArg;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -74,7 +75,7 @@ pub fn demo(c: &Common) -> Result<()> {
         points: 128,
         steps: 1000,
         lr: 0.01,
-        device: DeviceSpec::Cpu,
+        device: DeviceArg { device: DeviceSpec::Cpu },
         common: c.clone(),
     })?;
     println!("\n== linear-collapse");
@@ -95,7 +96,7 @@ pub fn demo(c: &Common) -> Result<()> {
         batch: 64,
         lr: 0.1,
         momentum: 0.0,
-        device: DeviceSpec::Auto,
+        device: DeviceArg { device: DeviceSpec::Auto },
         data_dir: None,
         common: c.clone(),
     })?;

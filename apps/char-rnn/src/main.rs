@@ -6,10 +6,9 @@ use char_rnn::infer::{CharModel, SampleOptions};
 use char_rnn::train::{self, RunOptions, TrainConfig};
 use char_rnn::{bench, data};
 use clap::{Parser, Subcommand};
-use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
 use dl_core::optim::StepSchedule;
-use harness::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
+use harness::cli::{DeviceArg, OptimizerArgs, RunArgs, StepScheduleArgs};
 use harness::plot::Axis;
 use serde::Serialize;
 use std::io::Write;
@@ -49,9 +48,8 @@ enum Command {
         /// Seed of the draws.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Loss and bits per character of a checkpoint: on its own validation text, or on files.
     Eval {
@@ -64,9 +62,8 @@ enum Command {
         /// Streams read in parallel.
         #[arg(long, default_value_t = train::EVAL_STREAMS)]
         streams: i64,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Draw a metric of several runs against wall-clock minutes (or steps) into one chart.
     Curves {
@@ -88,15 +85,13 @@ enum Command {
         /// Seconds of training.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Time a fixed training step (LSTM 2x512, batch 64 x 128, Adam) on synthetic text.
     Bench {
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
         /// libtorch CPU threads.
         #[arg(long, default_value_t = 2)]
         threads: i32,

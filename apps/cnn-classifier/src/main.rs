@@ -7,8 +7,7 @@ use cnn_classifier::infer::{Classifier, Preprocess};
 use cnn_classifier::model::ModelKind;
 use cnn_classifier::train::{self, RunOptions, TrainConfig};
 use cnn_classifier::{bench, report};
-use dl_core::device::DeviceSpec;
-use harness::cli::{OptimizerArgs, RunArgs};
+use harness::cli::{DeviceArg, OptimizerArgs, RunArgs};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -70,15 +69,13 @@ enum Command {
         /// Epochs to train.
         #[arg(long, default_value_t = 1)]
         epochs: u64,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Time the PyTorch MNIST example's training step (cnn, batch 64, Adadelta) on synthetic data.
     Bench {
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
         /// libtorch CPU threads.
         #[arg(long, default_value_t = 2)]
         threads: i32,
@@ -94,9 +91,8 @@ enum Command {
 /// Flags of the inference commands.
 #[derive(clap::Args)]
 struct Common {
-    /// Device: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceSpec,
+    #[command(flatten)]
+    device: DeviceArg,
     /// Directory datasets are cached in.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,

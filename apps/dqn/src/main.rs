@@ -9,7 +9,7 @@ use dqn::env::Backend;
 use dqn::infer::Agent;
 use dqn::train::{self, RunOptions, TrainConfig};
 use dqn::{bench, render};
-use harness::cli::RunArgs;
+use harness::cli::{DeviceArg, RunArgs};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -46,9 +46,8 @@ enum Command {
         /// Seed of the episodes and of the exploration.
         #[arg(long, default_value_t = 12345)]
         seed: u64,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Draw one metric of several runs as curves in one chart (e.g. the seeds of an experiment).
     Curves {
@@ -73,9 +72,8 @@ enum Command {
     },
     /// Time CleanRL's CartPole loop and Nature-CNN updates (fixed configurations).
     Bench {
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
         /// libtorch CPU threads.
         #[arg(long, default_value_t = 2)]
         threads: i32,

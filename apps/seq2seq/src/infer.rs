@@ -190,6 +190,23 @@ pub struct Translation {
     pub hypothesis: Hypothesis,
 }
 
+impl Translation {
+    /// Draws the attention as a labelled heatmap, target tokens down and source tokens across
+    /// (PNG or SVG by the extension of `path`).
+    pub fn save_attention(&self, path: &Path) -> Result<()> {
+        let values: Vec<Vec<f64>> = (self.hypothesis.attention.iter())
+            .map(|row| row.iter().map(|&v| f64::from(v)).collect())
+            .collect();
+        let rows: Vec<String> = (self.target_tokens.iter().cloned())
+            .chain(std::iter::once("[EOS]".to_string()))
+            .take(values.len())
+            .collect();
+        let labels = ("translation", "source");
+        harness::plot::heatmap(path, "attention", labels, &rows, &self.source_tokens, &values)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
 impl Translator {
     /// Translates sentences (batches of 64 for greedy decoding, one at a time for beam search).
     pub fn translate<S: AsRef<str>>(

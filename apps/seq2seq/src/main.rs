@@ -3,10 +3,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use dl_core::device::DeviceSpec;
 use dl_core::nn::CellKind;
 use dl_core::optim::StepSchedule;
-use harness::cli::{OptimizerArgs, RunArgs, StepScheduleArgs};
+use harness::cli::{DeviceArg, OptimizerArgs, RunArgs, StepScheduleArgs};
 use seq2seq::bench;
 use seq2seq::data::{self, Direction, Example};
 use seq2seq::evaluate;
@@ -47,9 +46,8 @@ enum Command {
         /// Write the attention of the (first) sentence as a heatmap to this PNG.
         #[arg(long, value_name = "FILE.png")]
         attention_png: Option<PathBuf>,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Corpus BLEU (greedy and beam) and loss on the test split, or on any pair file.
     Eval {
@@ -74,9 +72,8 @@ enum Command {
         examples: usize,
         #[command(flatten)]
         unknown: UnknownWordArgs,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Average the weights of checkpoints of one model (e.g. a run's `checkpoints/epoch-N`, kept
     /// with `train --keep-last-epochs N`) into one checkpoint for `translate` and `eval`.
@@ -93,15 +90,13 @@ enum Command {
         /// Seconds of training.
         #[arg(long, default_value_t = 120.0)]
         seconds: f64,
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Time a fixed training step (biGRU 256 encoder, GRU 512 Bahdanau decoder).
     Bench {
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
         /// libtorch CPU threads.
         #[arg(long, default_value_t = 2)]
         threads: i32,
@@ -336,7 +331,7 @@ fn run(cli: Cli) -> Result<()> {
                     print_translation(s, t);
                 }
                 if let (Some(path), Some(t)) = (attention_png, translations.first()) {
-                    write_attention(&path, t)?;
+                    t.save_attention(&path)?;
                     eprintln!("wrote {}", path.display());
                 }
                 return Ok(());
@@ -488,22 +483,4 @@ fn translate_stdin(translator: &Translator, decoding: Decoding) -> Result<()> {
         writeln!(out, "{}", t.text)?;
     }
     Ok(())
-}
-
-/// The attention of one translation as a labelled heatmap: target tokens down, source across.
-fn write_attention(path: &std::path::Path, t: &Translation) -> Result<()> {
-    let mut rows: Vec<String> = t.target_tokens.clone();
-    rows.push("[EOS]".into());
-    let values: Vec<Vec<f64>> =
-        t.hypothesis.attention.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
-    let rows = rows.into_iter().take(values.len()).collect::<Vec<_>>();
-    harness::plot::heatmap(
-        path,
-        "attention",
-        ("translation", "source"),
-        &rows,
-        &t.source_tokens,
-        &values,
-    )
-    .with_context(|| format!("writing {}", path.display()))
 }

@@ -7,8 +7,8 @@
 //! 1e-2; Adam at 0.02. One iteration is a forward pass to conv5_1, the losses, a backward pass
 //! (to the image only) and an Adam step.
 
+use crate::model::{Pooling, Vgg19};
 use crate::transfer::{Init, Method, Settings, Targets};
-use crate::vgg::{Pooling, Vgg19};
 use anyhow::Result;
 use dl_core::optim::{Optimizer, OptimizerConfig};
 use std::time::Instant;

@@ -4,7 +4,7 @@
 //! carried up to the next), with the image shifted by a random jitter each step so the
 //! patterns do not lock onto the pixel grid.
 
-use crate::vgg::Vgg19;
+use crate::model::Vgg19;
 use anyhow::{ensure, Result};
 use serde::Serialize;
 use tch::{Kind, Tensor};

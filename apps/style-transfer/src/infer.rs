@@ -1,8 +1,8 @@
 //! Style transfer as a library call: load the network once, then repaint photos with a progress
 //! callback that sees every iteration's losses and image, and may stop the run early.
 
+use crate::model::{Pooling, Vgg19};
 use crate::transfer::{Iteration, Optimisation, Settings, Targets};
-use crate::vgg::{Pooling, Vgg19};
 use anyhow::Result;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -28,14 +28,14 @@ pub fn load_vgg(weights: Option<&Path>, pooling: Pooling, device: Device) -> Res
 /// # fn main() -> anyhow::Result<()> {
 /// let device = tch::Device::Cpu;
 /// let vgg = infer::load_vgg(None, Pooling::Max, device)?;
-/// let content = picture::to_tensor(&picture::open("astronaut")?, 256, device);
-/// let style = picture::to_tensor(&picture::open("starry_night")?, 256, device);
+/// let content = data::to_tensor(&data::open("astronaut")?, 256, device);
+/// let style = data::to_tensor(&data::open("starry_night")?, 256, device);
 /// let settings = style_transfer::train::StyleConfig::default().settings();
 /// let image = infer::stylise(&vgg, &settings, &content, &[(style, 1.0)], |it, _image| {
 ///     println!("iteration {}: total loss {:.3e}", it.iteration, it.losses[3]);
 ///     ControlFlow::Continue(())
 /// })?;
-/// picture::save(&image, "stylised.png".as_ref())?;
+/// data::save(&image, "stylised.png".as_ref())?;
 /// # Ok(()) }
 /// ```
 pub fn stylise(

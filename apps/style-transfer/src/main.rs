@@ -3,16 +3,16 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use dl_core::device::DeviceSpec;
+use harness::cli::DeviceArg;
 use harness::plot::{self, Axis};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use style_transfer::dream::{self, DreamSettings};
+use style_transfer::model::{Pooling, Vgg19};
 use style_transfer::train::{self, RunOptions, StyleConfig};
 use style_transfer::transfer::{Init, Method};
-use style_transfer::vgg::{Pooling, Vgg19};
-use style_transfer::{bench, infer, picture};
+use style_transfer::{bench, data, infer};
 use tch::{Kind, Tensor};
 
 /// Neural style transfer (Gatys et al., 2015) and DeepDream on the pretrained VGG19.
@@ -73,9 +73,8 @@ enum Command {
     },
     /// Time a fixed iteration (random VGG19, Adam on a 256x256 image).
     Bench {
-        /// Device: auto, cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: DeviceSpec,
+        #[command(flatten)]
+        device: DeviceArg,
         /// libtorch CPU threads.
         #[arg(long, default_value_t = 2)]
         threads: i32,
@@ -101,9 +100,8 @@ struct NetArgs {
     /// Pooling between blocks.
     #[arg(long, value_enum, default_value = "max")]
     pooling: Pooling,
-    /// Device: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceSpec,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 impl NetArgs {
@@ -304,10 +302,10 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a `--size` outside [`picture::SIZES`].
+/// Refuses a `--size` outside [`data::SIZES`].
 fn check_size(size: u32) -> Result<()> {
-    if !picture::SIZES.contains(&size) {
-        let (lo, hi) = (picture::SIZES.start(), picture::SIZES.end());
+    if !data::SIZES.contains(&size) {
+        let (lo, hi) = (data::SIZES.start(), data::SIZES.end());
         bail!("--size {size} is out of range: use {lo}..={hi} pixels");
     }
     Ok(())
@@ -333,9 +331,9 @@ fn report(summary: &train::Summary, image: Option<&Path>) {
 fn dream_on(args: DreamArgs) -> Result<()> {
     check_size(args.size)?;
     Vgg19::check_layers(std::slice::from_ref(&args.layer))?;
-    let image = picture::open(&args.image)?;
+    let image = data::open(&args.image)?;
     let vgg = args.net.load()?;
-    let image = picture::to_tensor(&image, args.size, vgg.device());
+    let image = data::to_tensor(&image, args.size, vgg.device());
     let settings = DreamSettings {
         layer: args.layer,
         octaves: args.octaves,
@@ -356,7 +354,7 @@ fn dream_on(args: DreamArgs) -> Result<()> {
             );
         }
     })?;
-    picture::save(&dreamed, &args.out)?;
+    data::save(&dreamed, &args.out)?;
     println!("wrote {} in {:.1} s", args.out.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -371,7 +369,7 @@ fn inspect(image: &str, out_dir: &Path, net: &NetArgs) -> Result<()> {
     for (name, v) in [("filters.png", &vgg), ("filters-random.png", &random)] {
         plot::image_grid(&out_dir.join(name), &v.first_filters().flip([1]), 8, 12)?;
     }
-    let photo = picture::to_tensor(&picture::open(image)?, 224, vgg.device());
+    let photo = data::to_tensor(&data::open(image)?, 224, vgg.device());
     let layers: Vec<String> =
         ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"].map(String::from).to_vec();
     println!("{:<8} {:>22} {:>22}", "layer", "trained: zeros / std", "random: zeros / std");

@@ -4,9 +4,9 @@
 //! exactly where the run stopped.
 
 use crate::infer::load_vgg;
+use crate::model::{Pooling, Vgg19};
 use crate::transfer::{self, Init, Method, Optimisation, Settings, Targets};
-use crate::vgg::{Pooling, Vgg19};
-use crate::{picture, APP};
+use crate::{data, APP};
 use anyhow::{bail, Context, Result};
 use harness::plot::{self, Series};
 use harness::session::{Goal, Session, State, TrainingConfig};
@@ -102,8 +102,8 @@ impl TrainingConfig for StyleConfig {
 impl StyleConfig {
     /// Checks the values a user can get wrong.
     pub fn validate(&self) -> Result<()> {
-        if !picture::SIZES.contains(&self.size) {
-            let (lo, hi) = (picture::SIZES.start(), picture::SIZES.end());
+        if !data::SIZES.contains(&self.size) {
+            let (lo, hi) = (data::SIZES.start(), data::SIZES.end());
             bail!("--size {} is out of range: use {lo}..={hi} pixels", self.size);
         }
         self.styles()?;
@@ -200,10 +200,10 @@ pub fn run(config: StyleConfig, options: &RunOptions, image: Option<&Path>) -> R
     // Read every image and the network before the long part starts.
     let device = options.device;
     let settings = config.settings();
-    let content = picture::to_tensor(&picture::open(&config.content)?, config.size, device);
+    let content = data::to_tensor(&data::open(&config.content)?, config.size, device);
     let mut styles: Vec<(Tensor, f64)> = Vec::new();
     for (path, weight) in config.styles()? {
-        styles.push((picture::to_tensor(&picture::open(&path)?, config.size, device), weight));
+        styles.push((data::to_tensor(&data::open(&path)?, config.size, device), weight));
     }
     let (_, _, h, w) = content.size4()?;
     transfer::check_memory(h, w, &settings, device)?;
@@ -238,7 +238,7 @@ pub fn run(config: StyleConfig, options: &RunOptions, image: Option<&Path>) -> R
         if config.save_every > 0 && it.iteration % config.save_every == 0 {
             let frame = optimisation.result(&settings, &content);
             let path = session.dir().join("frames").join(format!("{:05}.png", it.iteration));
-            picture::save(&frame, &path)?;
+            data::save(&frame, &path)?;
         }
         stopped_early = session.expired() && !optimisation.done(&settings);
         let metrics = [
@@ -269,9 +269,9 @@ pub fn run(config: StyleConfig, options: &RunOptions, image: Option<&Path>) -> R
     }
     progress.finish();
     let result = optimisation.result(&settings, &content);
-    picture::save(&result, &session.dir().join("result.png"))?;
+    data::save(&result, &session.dir().join("result.png"))?;
     if let Some(path) = image {
-        picture::save(&result, path)?;
+        data::save(&result, path)?;
     }
     loss_chart(session.dir())?;
     let position = &optimisation.position;

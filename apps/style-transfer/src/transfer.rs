@@ -2,9 +2,9 @@
 //! change its pixels, with the network fixed, until its deep features match the photo's and
 //! its feature correlations match the painting's.
 
+use crate::data;
 use crate::loss::{self, Terms};
-use crate::picture;
-use crate::vgg::Vgg19;
+use crate::model::Vgg19;
 use anyhow::{bail, ensure, Result};
 use dl_core::optim::{Lbfgs, LbfgsConfig, LbfgsMeta, LineSearch, Optimizer, OptimizerConfig};
 use serde::{Deserialize, Serialize};
@@ -247,7 +247,7 @@ impl Optimisation {
     pub fn result(&self, s: &Settings, content: &Tensor) -> Tensor {
         let image = self.image().clamp(0.0, 1.0);
         if s.preserve_colors {
-            picture::keep_colors(&image, content)
+            data::keep_colors(&image, content)
         } else {
             image
         }
