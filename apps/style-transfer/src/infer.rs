@@ -24,7 +24,7 @@ pub fn load_vgg(weights: Option<&Path>, pooling: Pooling, device: Device) -> Res
 ///
 /// ```no_run
 /// use std::ops::ControlFlow;
-/// use style_transfer::{infer, picture, transfer, vgg::Pooling};
+/// use style_transfer::{data, infer, model::Pooling};
 /// # fn main() -> anyhow::Result<()> {
 /// let device = tch::Device::Cpu;
 /// let vgg = infer::load_vgg(None, Pooling::Max, device)?;

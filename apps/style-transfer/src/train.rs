@@ -252,13 +252,13 @@ pub fn run(config: StyleConfig, options: &RunOptions, image: Option<&Path>) -> R
             || optimisation.done(&settings)
             || stopped_early
         {
-            session.evaluated(&optimisation.vs, &metrics, &())?;
+            session.evaluated(optimisation.store(), &metrics, &())?;
             let state = State::default().with_values(&optimisation.saved_position())?;
             let state = optimisation
                 .state_tensors()
                 .iter()
                 .fold(state, |state, (name, tensor)| state.with_tensor(name, tensor));
-            session.save_last(&optimisation.vs, optimisation.optimizer(), state)?;
+            session.save_last(optimisation.store(), optimisation.optimizer(), state)?;
         } else {
             session.log(&metrics)?;
         }

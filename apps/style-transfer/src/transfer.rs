@@ -190,8 +190,9 @@ enum Stepper {
 /// An optimisation of the image in progress, one [`Optimisation::step`] per iteration; its
 /// whole state can be saved and restored, so a run can stop and resume exactly.
 pub struct Optimisation {
-    /// The image being optimised, `[1, 3, h, w]`, its one variable, `image`.
-    pub vs: VarStore,
+    /// The image being optimised, `[1, 3, h, w]`, as the store's one variable, `image` (read
+    /// it through [`Optimisation::store`]).
+    vs: VarStore,
     image: Tensor,
     stepper: Stepper,
     /// Iterations and evaluations so far.
@@ -213,16 +214,17 @@ impl Optimisation {
         let vs = VarStore::new(content.device());
         let (image, stepper) = match s.optimizer {
             Method::Lbfgs => {
-                // L-BFGS moves the point itself: a variable outside autograd.
-                let image = vs.root().zeros_no_train("image", &start.size());
-                tch::no_grad(|| image.shallow_clone().copy_(&start));
+                // L-BFGS moves the point itself, a tensor of the photo's own memory layout (so
+                // the convolutions round as they always did); the store's variable only carries
+                // it in and out of checkpoints (see `Optimisation::store`).
+                let _ = vs.root().zeros_no_train("image", &start.size());
                 let config = LbfgsConfig {
                     lr: s.lr,
                     history: s.history,
                     line_search: LineSearch::StrongWolfe,
                     ..LbfgsConfig::default()
                 };
-                (image, Stepper::Lbfgs(Lbfgs::new(config)?))
+                (start, Stepper::Lbfgs(Lbfgs::new(config)?))
             }
             Method::Adam => {
                 let image = vs.root().var_copy("image", &start);
@@ -303,8 +305,17 @@ impl Optimisation {
         Ok(Iteration { iteration: p.iteration, evaluations: p.evaluations, losses })
     }
 
+    /// The variable store with the image as it is now, to checkpoint.
+    pub fn store(&self) -> &VarStore {
+        if let Stepper::Lbfgs(_) = self.stepper {
+            let mut variable = self.vs.variables()["image"].shallow_clone();
+            tch::no_grad(|| variable.copy_(&self.image));
+        }
+        &self.vs
+    }
+
     /// The image's variable store and Adam (when the image is optimised with it), to restore
-    /// them from a checkpoint.
+    /// them from a checkpoint (then [`Optimisation::restore`] the rest).
     pub fn parts_mut(&mut self) -> (&mut VarStore, Option<&mut Optimizer>) {
         let adam = match &mut self.stepper {
             Stepper::Adam(adam) => Some(adam),
@@ -347,8 +358,17 @@ impl Optimisation {
     ) -> Result<()> {
         let device = self.image.device();
         if let (Stepper::Lbfgs(lbfgs), Some(meta)) = (&mut self.stepper, &position.lbfgs) {
-            let on_device = tensors.iter().map(|(n, t)| (n.clone(), t.to_device(device))).collect();
-            lbfgs.load_state(meta, &on_device)?;
+            // Saved tensors come back contiguous; the history is laid out as the image is (the
+            // photo's layout), so that every sum over it adds in the order it always did.
+            let like_image = |t: &Tensor| {
+                let mut out = self.image.empty_like();
+                tch::no_grad(|| out.copy_(&t.to_device(device)));
+                out
+            };
+            let restored = tensors.iter().map(|(n, t)| (n.clone(), like_image(t))).collect();
+            lbfgs.load_state(meta, &restored)?;
+            let restored = &self.vs.variables()["image"];
+            tch::no_grad(|| self.image.copy_(restored));
         }
         self.position = Position { lbfgs: None, ..position };
         Ok(())
