@@ -7,7 +7,9 @@
 //! - [`run`], [`metrics`], [`plot`], [`progress`]: the run directory and what is written in it;
 //! - [`cli`], [`config`]: the flags every app shares, and configurations resolved from
 //!   defaults, a TOML file and flags;
-//! - [`doctor`]: what libtorch this binary runs on and whether CUDA works.
+//! - [`doctor`]: what libtorch this binary runs on and whether CUDA works;
+//! - [`models`]: the trained models that ship in `models/`, their cards, and names that resolve
+//!   to them wherever a checkpoint is read.
 //!
 //! The vocabulary it trains (modules, optimizers, checkpoints, devices) is `dl_core`; this
 //! crate adds no model code.
@@ -16,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod metrics;
+pub mod models;
 pub mod plot;
 pub mod progress;
 pub mod run;

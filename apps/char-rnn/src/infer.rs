@@ -53,7 +53,7 @@ impl CharModel {
     /// Loads a checkpoint (file or run directory) of this app onto `device` (a checkpoint
     /// written on a GPU loads on the CPU and the other way round).
     pub fn load(path: &Path, device: Device) -> Result<CharModel> {
-        let path = checkpoint::resolve(path)?;
+        let path = harness::models::resolve(path, APP)?;
         let sidecar = checkpoint::read_sidecar(&path, APP)?;
         let config: TrainConfig = sidecar.config()?;
         let info: ModelInfo = serde_json::from_value(sidecar.extra.clone()).with_context(|| {

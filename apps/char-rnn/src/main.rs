@@ -30,7 +30,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Generate text, streamed to stdout as it is drawn.
     Sample {
-        /// Checkpoint file, or run directory (its best checkpoint).
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
         /// Text to start from (printed, then continued); default: the start of a line.
@@ -53,7 +54,8 @@ enum Command {
     },
     /// Loss and bits per character of a checkpoint: on its own validation text, or on files.
     Eval {
-        /// Checkpoint file, or run directory (its best checkpoint).
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
         /// UTF-8 files to evaluate on (each whole); default: the run's validation split.
@@ -62,9 +64,14 @@ enum Command {
         /// Streams read in parallel.
         #[arg(long, default_value_t = train::EVAL_STREAMS)]
         streams: i64,
+        /// Also write the bits and nats per character as JSON to this file (of the last text).
+        #[arg(long, value_name = "FILE.json")]
+        metrics_json: Option<PathBuf>,
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// The trained models that ship with the workspace, with their cards' numbers.
+    Models,
     /// Draw a metric of several runs against wall-clock minutes (or steps) into one chart.
     Curves {
         /// Run directories (each series is named after its directory).
@@ -210,7 +217,8 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             writeln!(out)?;
         }
-        Command::Eval { checkpoint, text, streams, device } => {
+        Command::Models => print!("{}", harness::models::table(char_rnn::APP)?),
+        Command::Eval { checkpoint, text, streams, metrics_json, device } => {
             harness::cli::init(false);
             anyhow::ensure!(streams >= 1, "--streams must be at least 1");
             let trained = CharModel::load(&checkpoint, device.resolve()?)?;
@@ -238,6 +246,10 @@ fn run(cli: Cli) -> Result<()> {
                     "{name}: {:.4} bits per character ({:.4} nats) over {} characters",
                     eval.bpc, eval.loss, eval.chars
                 );
+                if let Some(path) = &metrics_json {
+                    let metrics = [("bpc", eval.bpc), ("nats", eval.loss)];
+                    harness::models::write_metrics(path, &metrics)?;
+                }
             }
         }
         Command::Curves { runs, metric, steps, out } => {

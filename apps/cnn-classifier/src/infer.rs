@@ -42,7 +42,7 @@ pub struct Classifier {
 impl Classifier {
     /// Loads a checkpoint (file or run directory) of this app onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Classifier> {
-        let path = checkpoint::resolve(path)?;
+        let path = harness::models::resolve(path, APP)?;
         let sidecar = checkpoint::read_sidecar(&path, APP)?;
         let config: TrainConfig = sidecar.config()?;
         let info: ModelInfo = serde_json::from_value(sidecar.extra.clone()).with_context(|| {

@@ -25,24 +25,32 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Accuracy, per-class accuracy and the confusion matrix (printed and saved as a PNG).
     Eval {
-        /// Checkpoint file, or run directory (its best checkpoint).
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
         /// Which split of the checkpoint's dataset: test or train.
         #[arg(long, default_value = "test")]
         split: datasets::Split,
-        /// Where to save the confusion matrix (default: confusion-<split>.png in the run directory).
+        /// Where to save the confusion matrix (default: confusion-<split>.png in the run
+        /// directory; NAME-confusion-<split>.png here for a shipped model).
         #[arg(long, value_name = "FILE.png")]
         png: Option<PathBuf>,
+        /// Also write the accuracy (%) and loss as JSON to this file.
+        #[arg(long, value_name = "FILE.json")]
+        metrics_json: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
+    /// The trained models that ship with the workspace, with their cards' numbers.
+    Models,
     /// Classify images (any PNG/JPEG, any size or colour): the top classes with probabilities.
     Predict {
         /// Image files.
         #[arg(required = true)]
         images: Vec<PathBuf>,
-        /// Checkpoint file, or run directory (its best checkpoint).
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
         /// How many classes to show per image.
@@ -57,7 +65,8 @@ enum Command {
     },
     /// Save the first convolution's filters as a PNG grid.
     Filters {
-        /// Checkpoint file, or run directory (its best checkpoint).
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
         /// The PNG to write.
@@ -121,10 +130,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     valid_size: Option<usize>,
-    /// Random small rotations, scalings, shifts (and flips for clothes and objects).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    augment: bool,
+    /// Random small rotations, scalings, shifts (and flips for clothes and objects); on by
+    /// default for MNIST, `--augment false` turns it off.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    augment: Option<bool>,
     /// Optimizer and its settings.
     #[command(flatten)]
     #[serde(skip_serializing_if = "OptimizerArgs::is_empty")]
@@ -144,7 +154,8 @@ struct TrainArgs {
 
 #[derive(clap::Args, Serialize, Default)]
 struct ScheduleArgs {
-    /// step (rate times --gamma each epoch), cosine or constant [default: step].
+    /// step (rate times --gamma each epoch), cosine or constant [default: step; cosine for
+    /// fashion-mnist].
     #[arg(long = "schedule", id = "schedule_name", value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
@@ -174,15 +185,22 @@ fn run(cli: Cli) -> Result<()> {
             let common = &args.run;
             harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
-            let config: TrainConfig =
+            // The dataset picks the defaults, so find it first (flag, else file, else mnist).
+            let probe: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            let config: TrainConfig = harness::config::resolve_from(
+                &TrainConfig::defaults_for(&probe.dataset),
+                common.config.as_deref(),
+                &overrides,
+            )?;
             if common.printed(&config)? {
                 return Ok(());
             }
             let data_dir = datasets::fetch::data_dir(args.data_dir.as_deref());
             train::train(config, &common.options()?, &data_dir)?;
         }
-        Command::Eval { checkpoint, split, png, common } => {
+        Command::Models => print!("{}", harness::models::table(cnn_classifier::APP)?),
+        Command::Eval { checkpoint, split, png, metrics_json, common } => {
             harness::cli::init(false);
             let device = common.device.resolve()?;
             let trained = Classifier::load(&checkpoint, device)?;
@@ -202,8 +220,14 @@ fn run(cli: Cli) -> Result<()> {
                 device,
             )?;
             report::print_evaluation(&eval, &trained.info.classes);
-            let png = png
-                .unwrap_or_else(|| run_dir_of(&checkpoint).join(format!("confusion-{split}.png")));
+            if let Some(path) = metrics_json {
+                let metrics = [("accuracy", 100.0 * eval.accuracy), ("loss", eval.loss)];
+                harness::models::write_metrics(&path, &metrics)?;
+            }
+            let png = png.unwrap_or_else(|| match checkpoint.exists() {
+                true => run_dir_of(&checkpoint).join(format!("confusion-{split}.png")),
+                false => PathBuf::from(format!("{}-confusion-{split}.png", checkpoint.display())),
+            });
             let title = format!(
                 "{} {} on {} {split}: {:.2}%",
                 trained.config.model,

@@ -51,8 +51,8 @@ impl LrSchedule {
 }
 
 /// Everything that defines a training run (saved as `config.toml` in the run directory).
-/// Defaults are PyTorch's MNIST example: Adadelta at 1.0, the rate times 0.7 every epoch,
-/// batches of 64.
+/// `Default` is PyTorch's MNIST example: Adadelta at 1.0, the rate times 0.7 every epoch,
+/// batches of 64; [`TrainConfig::defaults_for`] tunes it per dataset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -99,6 +99,26 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The tuned defaults for `dataset`, as the tables in the README measure them:
+    /// - MNIST: PyTorch's example recipe with augmentation (99.41 % test after 10 epochs where
+    ///   the plain recipe stops near 99.2 %);
+    /// - Fashion-MNIST: Adam at 0.001 with a cosine decay to zero (92.43 % after 10 epochs;
+    ///   Adadelta's rate decays to 4 % by epoch 10 and learning stops at 91.95 %; augmentation
+    ///   was worse after 5 epochs);
+    /// - anything else: PyTorch's example recipe.
+    pub fn defaults_for(dataset: &str) -> TrainConfig {
+        let base = TrainConfig { dataset: dataset.to_string(), ..TrainConfig::default() };
+        match dataset {
+            "mnist" => TrainConfig { augment: true, ..base },
+            "fashion-mnist" => TrainConfig {
+                optimizer: OptimizerConfig::adam(1e-3),
+                schedule: LrSchedule::Cosine { warmup_epochs: 0 },
+                ..base
+            },
+            _ => base,
+        }
+    }
+
     /// Checks the values a user can get wrong.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0

@@ -166,7 +166,7 @@ pub struct Agent {
 impl Agent {
     /// Loads the agent of a checkpoint (file or run directory) onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Agent> {
-        let file = checkpoint::resolve(path)?;
+        let file = harness::models::resolve(path, APP)?;
         let sidecar = checkpoint::read_sidecar(&file, APP)?;
         let config: TrainConfig = sidecar.config()?;
         let state: AgentState = serde_json::from_value(sidecar.extra.clone())

@@ -28,7 +28,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Play episodes with a trained agent and report the scores; optionally record a GIF.
     Play {
-        /// Checkpoint file, or run directory (its best checkpoint).
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
         /// Episodes to play.
@@ -49,6 +50,29 @@ enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// The mean return of a trained agent over many episodes (a card's headline number).
+    Eval {
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Episodes to play.
+        #[arg(long, default_value_t = 100)]
+        episodes: u64,
+        /// Exploration rate while playing.
+        #[arg(long, default_value_t = 0.01)]
+        epsilon: f64,
+        /// Seed of the episodes and of the exploration.
+        #[arg(long, default_value_t = 12345)]
+        seed: u64,
+        /// Also write the mean return and its standard deviation as JSON to this file.
+        #[arg(long, value_name = "FILE.json")]
+        metrics_json: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// The trained models that ship with the workspace, with their cards' numbers.
+    Models,
     /// Draw one metric of several runs as curves in one chart (e.g. the seeds of an experiment).
     Curves {
         /// Run directories.
@@ -260,6 +284,32 @@ fn run(cli: Cli) -> Result<()> {
                 render::write_gif(&path, &played.frames, played.fps, gif_scale)?;
                 println!("wrote {} ({} frames)", path.display(), played.frames.len());
             }
+            Ok(())
+        }
+        Command::Eval { checkpoint, episodes, epsilon, seed, metrics_json, device } => {
+            ensure!(episodes > 0, "--episodes must be positive");
+            ensure!((0.0..=1.0).contains(&epsilon), "--epsilon must be in [0, 1]");
+            let agent = Agent::load(&checkpoint, device.resolve()?)?;
+            let eval = agent.play(episodes, epsilon, seed, false)?.eval;
+            let (min, max) = eval
+                .returns
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            println!(
+                "{}: mean return {:.1} ± {:.1} over {episodes} episodes (epsilon {epsilon}), \
+                 min {min:.1}, max {max:.1}",
+                agent.config.env,
+                eval.mean(),
+                eval.std()
+            );
+            if let Some(path) = metrics_json {
+                let metrics = [("mean_return", eval.mean()), ("std_return", eval.std())];
+                harness::models::write_metrics(&path, &metrics)?;
+            }
+            Ok(())
+        }
+        Command::Models => {
+            print!("{}", harness::models::table(dqn::APP)?);
             Ok(())
         }
         Command::Demo { steps, out } => {

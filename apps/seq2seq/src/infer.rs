@@ -57,7 +57,7 @@ pub struct Translator {
 impl Translator {
     /// Loads a checkpoint (file or run directory) of this app onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let path = checkpoint::resolve(path)?;
+        let path = harness::models::resolve(path, APP)?;
         let sidecar = checkpoint::read_sidecar(&path, APP)?;
         let config: TrainConfig = sidecar.config()?;
         let info: ModelInfo = serde_json::from_value(sidecar.extra.clone()).with_context(|| {
@@ -120,7 +120,7 @@ pub fn average(paths: &[PathBuf], out: &Path) -> Result<usize> {
     if paths.len() < 2 {
         bail!("averaging needs at least two checkpoints, got {}", paths.len());
     }
-    let first = checkpoint::resolve(&paths[0])?;
+    let first = harness::models::resolve(&paths[0], APP)?;
     let mut sidecar = checkpoint::read_sidecar(&first, APP)?;
     let averaged = Translator::load(&first, Device::Cpu)?;
     let mut sums: Vec<(String, Tensor)> = averaged

@@ -33,8 +33,9 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Translate sentences given as arguments, or one per line on stdin.
     Translate {
-        /// Checkpoint file, or run directory (its best checkpoint); repeat it to decode with an
-        /// ensemble of models that share vocabularies.
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint); repeat it to decode with an ensemble of models that share
+        /// vocabularies.
         #[arg(long, required = true, value_name = "PATH")]
         checkpoint: Vec<PathBuf>,
         /// Sentences to translate; none: read lines from stdin.
@@ -51,8 +52,9 @@ enum Command {
     },
     /// Corpus BLEU (greedy and beam) and loss on the test split, or on any pair file.
     Eval {
-        /// Checkpoint file, or run directory (its best checkpoint); repeat it to decode with an
-        /// ensemble of models that share vocabularies.
+        /// A shipped model's name (`models` lists them), a checkpoint file, or a run directory
+        /// (its best checkpoint); repeat it to decode with an ensemble of models that share
+        /// vocabularies.
         #[arg(long, required = true, value_name = "PATH")]
         checkpoint: Vec<PathBuf>,
         /// `English<TAB>German` file to score, whole; default: the run's test split.
@@ -70,11 +72,16 @@ enum Command {
         /// Examples to print.
         #[arg(long, default_value_t = 5)]
         examples: usize,
+        /// Also write the BLEU scores (greedy, beam) and the loss as JSON to this file.
+        #[arg(long, value_name = "FILE.json")]
+        metrics_json: Option<PathBuf>,
         #[command(flatten)]
         unknown: UnknownWordArgs,
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// The trained models that ship with the workspace, with their cards' numbers.
+    Models,
     /// Average the weights of checkpoints of one model (e.g. a run's `checkpoints/epoch-N`, kept
     /// with `train --keep-last-epochs N`) into one checkpoint for `translate` and `eval`.
     Average {
@@ -341,7 +348,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             translate_stdin(&translator, decoding)?;
         }
-        Command::Eval { checkpoint, pairs, split, beam, alpha, examples, unknown, device } => {
+        Command::Models => print!("{}", harness::models::table(seq2seq::APP)?),
+        Command::Eval {
+            checkpoint,
+            pairs,
+            split,
+            beam,
+            alpha,
+            examples,
+            metrics_json,
+            unknown,
+            device,
+        } => {
             harness::cli::init(false);
             anyhow::ensure!(beam >= 1, "--beam must be at least 1");
             let mut translator = Translator::load_ensemble(&checkpoint, device.resolve()?)?;
@@ -352,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
                 n => format!("an ensemble of {} models", n + 1),
             };
             println!("{name}: {} pairs, {}, {models}", set.len(), translator.info.direction);
+            let mut metrics = Vec::new();
             for (label, decoding) in
                 [("greedy", Decoding::GREEDY), ("beam", Decoding { beam, alpha })]
             {
@@ -365,6 +384,11 @@ fn run(cli: Cli) -> Result<()> {
                     eval.loss,
                     started.elapsed().as_secs_f64()
                 );
+                let key = if decoding.beam > 0 { "bleu_beam" } else { "bleu_greedy" };
+                metrics.extend([(key, eval.bleu.score), ("loss", eval.loss)]);
+            }
+            if let Some(path) = metrics_json {
+                harness::models::write_metrics(&path, &metrics)?;
             }
             let shown: Vec<&Example> = set.iter().take(examples).collect();
             let sources: Vec<&str> = shown.iter().map(|e| e.source.as_str()).collect();

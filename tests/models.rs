@@ -1,0 +1,151 @@
+//! The trained models that ship in `models/`: every card's files are there, match their sha256
+//! and fit the size budget; every model still reaches the bound its card records on a small
+//! fixed subset (so a damaged file or changed preprocessing fails here, not for a user); and a
+//! wrong name or a changed file gets one sentence.
+
+use harness::models::{self, Better, Card};
+use integration_tests::{bin, fixtures};
+use std::path::Path;
+use tch::Device;
+
+/// The size all shipped models may take together.
+const BUDGET_BYTES: u64 = 50 * 1024 * 1024;
+
+#[test]
+fn every_card_lists_its_files_with_their_sha256_and_all_fit_in_50_mb() {
+    let cards = models::cards().unwrap();
+    assert!(!cards.is_empty(), "no card found in {}", models::models_dir().display());
+    let mut total = 0;
+    for card in &cards {
+        card.verify().unwrap_or_else(|e| panic!("{}: {e}", card.name));
+        assert!(card.files.contains_key(&card.checkpoint), "{}", card.name);
+        assert!(card.files.contains_key("model.json"), "{}: the sidecar is not listed", card.name);
+        for file in card.files.keys() {
+            total += std::fs::metadata(card.dir.join(file)).unwrap().len();
+        }
+        let app = ["cnn-classifier", "char-rnn", "seq2seq", "dqn"];
+        assert!(app.contains(&card.app.as_str()), "{}: unknown app {}", card.name, card.app);
+        assert!(
+            card.metric.command.iter().any(|a| a == &card.name),
+            "{}: the card's command does not measure this model: {:?}",
+            card.name,
+            card.metric.command
+        );
+    }
+    assert!(total < BUDGET_BYTES, "the shipped models take {total} bytes, over 50 MB");
+}
+
+/// Asserts that `card`'s model measured `value` on its check subset, within the card's bound.
+#[track_caller]
+fn assert_within_bound(card: &Card, value: f64) {
+    let ok = match card.metric.goal {
+        Better::Max => value >= card.check.bound,
+        Better::Min => value <= card.check.bound,
+    };
+    assert!(
+        ok,
+        "{}: {} = {value:.4}, beyond the bound {} in its card (measured {} when shipped)",
+        card.name, card.check.name, card.check.bound, card.check.value
+    );
+    eprintln!("{}: {} = {value:.4} (card: {})", card.name, card.check.name, card.check.value);
+}
+
+#[test]
+fn shipped_classifiers_reach_their_bound_on_600_test_images() {
+    use cnn_classifier::infer::Classifier;
+    for card in models::cards_of(cnn_classifier::APP).unwrap() {
+        let trained = Classifier::load(Path::new(&card.name), Device::Cpu).unwrap();
+        let classes: Vec<&str> = trained.info.classes.iter().map(String::as_str).collect();
+        let set = datasets::idx::load_pair(
+            &fixtures().join(format!("{}-t10k-600-images-idx3-ubyte.gz", card.name)),
+            &fixtures().join(format!("{}-t10k-600-labels-idx1-ubyte.gz", card.name)),
+            &classes,
+        )
+        .unwrap_or_else(|e| panic!("{}: no test fixture ({e})", card.name));
+        let eval = cnn_classifier::train::evaluate(
+            &trained.net,
+            &set,
+            &trained.info.norm,
+            200,
+            Device::Cpu,
+        )
+        .unwrap();
+        assert_within_bound(&card, 100.0 * eval.accuracy);
+    }
+}
+
+#[test]
+fn shipped_language_models_reach_their_bound_on_the_start_of_their_validation_text() {
+    use char_rnn::infer::CharModel;
+    for card in models::cards_of(char_rnn::APP).unwrap() {
+        let trained = CharModel::load(Path::new(&card.name), Device::Cpu).unwrap();
+        let parts = char_rnn::data::load_parts(&trained.config.text).unwrap();
+        let split = char_rnn::data::Split::new(&parts, trained.config.valid_fraction).unwrap();
+        let start: String = split.valid.chars().take(20_000).collect();
+        let tokens = char_rnn::data::tensor(&trained.info.vocab, &start).unwrap();
+        let eval = char_rnn::train::evaluate(
+            &trained.model,
+            &tokens,
+            8,
+            trained.config.seq_len,
+            Device::Cpu,
+        )
+        .unwrap();
+        assert_within_bound(&card, eval.bpc);
+    }
+}
+
+#[test]
+fn shipped_agents_reach_their_bound_over_five_episodes() {
+    use dqn::infer::Agent;
+    for card in models::cards_of(dqn::APP).unwrap() {
+        let agent = Agent::load(Path::new(&card.name), Device::Cpu).unwrap();
+        let played = agent.play(5, 0.01, 7, false).unwrap();
+        assert_within_bound(&card, played.eval.mean());
+    }
+}
+
+/// A copy of the shipped models in a fresh directory, for tests that damage them.
+fn copy_of_models(name: &str) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("shipped-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for card in models::cards().unwrap() {
+        let dir = root.join(&card.name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in card.files.keys().map(String::as_str).chain(["MODEL.md"]) {
+            std::fs::copy(card.dir.join(file), dir.join(file)).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn a_model_file_that_differs_from_its_card_is_refused_with_one_sentence() {
+    let root = copy_of_models("damaged");
+    let file = root.join("cartpole").join("model.safetensors");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1; // one bit of one weight
+    std::fs::write(&file, bytes).unwrap();
+    let out = bin("dqn")
+        .args(["eval", "--checkpoint", "cartpole", "--episodes", "1"])
+        .env(models::MODELS_ENV, &root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("model.safetensors") && stderr.contains("sha256"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn an_unknown_model_name_lists_the_shipped_ones() {
+    let out = bin("dqn").args(["play", "--checkpoint", "cartpol"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cartpol") && stderr.contains("dqn ships cartpole"), "{stderr}");
+    let out = bin("dqn").arg("models").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("cartpole"), "{stdout}");
+}
