@@ -149,3 +149,31 @@ fn an_unknown_model_name_lists_the_shipped_ones() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("cartpole"), "{stdout}");
 }
+
+#[test]
+fn the_demo_tour_shows_the_shipped_agent_balancing_the_pole_for_500_steps() {
+    let dir = std::env::temp_dir().join(format!("demo-dqn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = bin("dqn").arg("demo").current_dir(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("`cartpole`") && stdout.contains("return 500 in 500 steps"),
+        "{stdout}"
+    );
+    let gif = std::fs::read(dir.join("runs/demo/cartpole.gif")).unwrap();
+    assert!(gif.starts_with(b"GIF89a"), "not a GIF");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reproduce_measures_a_card_again_and_names_an_unknown_model() {
+    let out = bin("dl").args(["reproduce", "cartpole"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row = stdout.lines().find(|l| l.starts_with("cartpole")).expect("a row for cartpole");
+    assert!(row.contains("500.0000") && row.ends_with("reproduced"), "{stdout}");
+    let out = bin("dl").args(["reproduce", "cartpol"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("\"cartpol\""), "{stderr}");
+}

@@ -232,6 +232,32 @@ pub fn cards_of(app: &str) -> Result<Vec<Card>> {
     Ok(cards()?.into_iter().filter(|c| c.app == app).collect())
 }
 
+/// The shipped model `name` of `app`, its files verified; `None` (after saying so on stderr)
+/// where the workspace ships no such model: what the demo
+/// tour uses, so that one missing model skips one stop instead of ending the tour.
+pub fn for_demo(app: &str, name: &str) -> Result<Option<Card>> {
+    match cards_of(app)?.into_iter().find(|c| c.name == name) {
+        Some(card) => {
+            card.verify()?;
+            Ok(Some(card))
+        }
+        None => {
+            eprintln!(
+                "{app}: skipped: no trained model {name:?} ships in {}",
+                models_dir().display()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Where the demo tour writes what it shows: `runs/demo/` (created).
+pub fn demo_dir() -> Result<PathBuf> {
+    let dir = PathBuf::from("runs").join("demo");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
+}
+
 /// The checkpoint `arg` means for `app`: an existing checkpoint file or run directory (as
 /// [`dl_core::checkpoint::resolve`]), else the shipped model of that name, its files verified.
 pub fn resolve(arg: &Path, app: &str) -> Result<PathBuf> {

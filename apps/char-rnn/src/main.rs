@@ -87,9 +87,13 @@ enum Command {
         #[arg(long, value_name = "FILE.png")]
         out: PathBuf,
     },
-    /// The demo tour: a minute of training on Austen, then a sample.
+    /// The demo tour: the shipped `austen` model continues a line of Pride and Prejudice,
+    /// streamed as it writes (also saved in runs/demo/).
     Demo {
-        /// Seconds of training.
+        /// Train a small model from scratch first (for `--seconds`), as before models shipped.
+        #[arg(long)]
+        train: bool,
+        /// Seconds of training with `--train`.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
         #[command(flatten)]
@@ -260,35 +264,41 @@ fn run(cli: Cli) -> Result<()> {
             harness::plot::run_curves(&runs, &metric, axis, false, &out)?;
             println!("wrote {}", out.display());
         }
-        Command::Demo { seconds, device } => {
+        Command::Demo { train, seconds, device } => {
             harness::cli::init(false);
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             let device = device.resolve()?;
-            let config = TrainConfig {
-                hidden: 256,
-                layers: 1,
-                seq_len: 64,
-                batch_size: 32,
-                steps: 100_000,
-                eval_every: 250,
-                optimizer: dl_core::optim::OptimizerConfig::adam(2e-3),
-                schedule: StepSchedule::Constant,
-                ..TrainConfig::default()
+            let (trained, out, prime) = if train {
+                let summary = train::train(
+                    demo_config(),
+                    &RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) },
+                )?;
+                (CharModel::load(&summary.dir, device)?, summary.dir, "Elizabeth")
+            } else {
+                let Some(card) = harness::models::for_demo(char_rnn::APP, "austen")? else {
+                    return Ok(());
+                };
+                println!("the shipped model `austen`: {}\n", card.summary);
+                let trained = CharModel::load(&card.checkpoint_path(), device)?;
+                (trained, harness::models::demo_dir()?, "It is a truth universally acknowledged")
             };
-            let options =
-                RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
-            let summary = train::train(config, &options)?;
-            let trained = CharModel::load(&summary.dir, device)?;
             let options = SampleOptions {
-                prime: "Elizabeth".into(),
-                length: 300,
+                prime: prime.into(),
+                length: 400,
                 temperature: 0.8,
                 top_k: None,
                 seed: 1,
             };
             print!("{}", options.prime);
-            let text = trained.generate(&options, |_| ControlFlow::Continue(()))?;
-            println!("{text}");
+            let text = trained.generate(&options, |c| {
+                print!("{c}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                ControlFlow::Continue(())
+            })?;
+            let path = out.join("austen-sample.txt");
+            dl_core::fs::write_atomic(&path, format!("{}{text}\n", options.prime).as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("\n\n(temperature 0.8, seed 1; saved in {})", path.display());
         }
         Command::Bench { device, threads, warmup, steps } => {
             harness::cli::init(false);
@@ -305,4 +315,19 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The small model `demo --train` trains for a minute: one layer of 256, a constant rate.
+fn demo_config() -> TrainConfig {
+    TrainConfig {
+        hidden: 256,
+        layers: 1,
+        seq_len: 64,
+        batch_size: 32,
+        steps: 100_000,
+        eval_every: 250,
+        optimizer: dl_core::optim::OptimizerConfig::adam(2e-3),
+        schedule: StepSchedule::Constant,
+        ..TrainConfig::default()
+    }
 }

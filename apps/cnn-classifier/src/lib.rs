@@ -8,10 +8,12 @@
 //! `main.rs` parses the command line; `model.rs` is the networks, `data.rs` the data and
 //! augmentation, `train.rs` the loop and evaluation, `infer.rs` the trained classifier (load a checkpoint,
 //! classify your own images),
-//! `report.rs` the confusion matrix and filter pictures, `bench.rs` the benchmark.
+//! `report.rs` the confusion matrix and filter pictures, `demo.rs` a digit drawn for the demo tour,
+//! `bench.rs` the benchmark.
 
 pub mod bench;
 pub mod data;
+pub mod demo;
 pub mod infer;
 pub mod model;
 pub mod report;

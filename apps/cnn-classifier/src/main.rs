@@ -73,9 +73,13 @@ enum Command {
         #[arg(long, value_name = "FILE.png")]
         png: PathBuf,
     },
-    /// The demo tour: one epoch of MNIST, then the network reads three photographed digits.
+    /// The demo tour: the shipped `mnist` model reads three photographed digits and one drawn
+    /// on the spot, and shows its first-layer filters (outputs in runs/demo/).
     Demo {
-        /// Epochs to train.
+        /// Train a network from scratch first (for `--epochs`), as before models shipped.
+        #[arg(long)]
+        train: bool,
+        /// Epochs to train with `--train`.
         #[arg(long, default_value_t = 1)]
         epochs: u64,
         #[command(flatten)]
@@ -268,22 +272,42 @@ fn run(cli: Cli) -> Result<()> {
             let n = report::save_filters(&trained, &png)?;
             println!("wrote {} ({n} filters of the first convolution)", png.display());
         }
-        Command::Demo { epochs, device } => {
+        Command::Demo { train, epochs, device } => {
             harness::cli::init(false);
             let device = device.resolve()?;
-            let config = TrainConfig { epochs, ..TrainConfig::default() };
-            let data_dir = datasets::fetch::data_dir(None);
-            let summary = train::train(config, &RunOptions::new(device), &data_dir)?;
-            let trained = Classifier::load(&summary.dir, device)?;
+            let (trained, out) = if train {
+                let config = TrainConfig { epochs, ..TrainConfig::default() };
+                let data_dir = datasets::fetch::data_dir(None);
+                let summary = train::train(config, &RunOptions::new(device), &data_dir)?;
+                (Classifier::load(&summary.dir, device)?, summary.dir)
+            } else {
+                let Some(card) = harness::models::for_demo(cnn_classifier::APP, "mnist")? else {
+                    return Ok(());
+                };
+                println!("the shipped model `mnist`: {}", card.summary);
+                (Classifier::load(&card.checkpoint_path(), device)?, harness::models::demo_dir()?)
+            };
+            let show = |ranked: Vec<(String, f64)>| -> String {
+                let shown: Vec<String> =
+                    ranked.iter().map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
+                shown.join(", ")
+            };
             for (name, bytes) in cnn_classifier::DEMO_DIGITS {
                 let img =
                     image::load_from_memory(bytes).with_context(|| format!("embedded {name}"))?;
-                let ranked = trained.predict(&img, None, 3)?;
-                let shown: Vec<String> =
-                    ranked.iter().map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
-                println!("examples/{name}: {}", shown.join(", "));
+                println!(
+                    "photographed, examples/{name}: {}",
+                    show(trained.predict(&img, None, 3)?)
+                );
             }
-            let png = summary.dir.join("filters.png");
+            let drawn = cnn_classifier::demo::drawn_digit(&cnn_classifier::demo::SEVEN, 160);
+            let drawn_png = out.join("drawn-7.png");
+            drawn
+                .save(&drawn_png)
+                .with_context(|| format!("cannot write {}", drawn_png.display()))?;
+            let ranked = trained.predict(&image::DynamicImage::ImageRgb8(drawn), None, 3)?;
+            println!("a 7 drawn just now, {}: {}", drawn_png.display(), show(ranked));
+            let png = out.join("filters.png");
             report::save_filters(&trained, &png)?;
             println!("first-layer filters in {}", png.display());
         }

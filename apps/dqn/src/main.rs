@@ -85,9 +85,13 @@ enum Command {
         #[arg(long, value_name = "FILE.png")]
         out: PathBuf,
     },
-    /// The demo tour: a short CartPole training, then a GIF of the agent.
+    /// The demo tour: the shipped agents play a CartPole episode and a game of Breakout,
+    /// recorded as GIFs in runs/demo/.
     Demo {
-        /// Environment steps to train.
+        /// Train a CartPole agent from scratch first (for `--steps`), as before models shipped.
+        #[arg(long)]
+        train: bool,
+        /// Environment steps to train with `--train`.
         #[arg(long, default_value_t = 30_000)]
         steps: u64,
         /// Run directory (default: runs/dqn/demo-<timestamp>).
@@ -312,7 +316,27 @@ fn run(cli: Cli) -> Result<()> {
             print!("{}", harness::models::table(dqn::APP)?);
             Ok(())
         }
-        Command::Demo { steps, out } => {
+        Command::Demo { train: false, .. } => {
+            let out = harness::models::demo_dir()?;
+            for (name, what, scale) in
+                [("cartpole", "an episode", 0.5), ("breakout", "a game", 2.0)]
+            {
+                let Some(card) = harness::models::for_demo(dqn::APP, name)? else { continue };
+                let agent = Agent::load(&card.checkpoint_path(), DeviceSpec::Auto.resolve()?)?;
+                let played = agent.play(1, 0.01, 7, true)?;
+                let path = out.join(format!("{name}.gif"));
+                render::write_gif(&path, &played.frames, played.fps, scale)?;
+                println!(
+                    "the shipped `{name}` ({}) played {what}: return {:.0} in {} steps; {}",
+                    card.summary,
+                    played.eval.returns[0],
+                    played.eval.lengths[0],
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Demo { train: true, steps, out } => {
             ensure!(steps > 1000, "--steps must exceed 1000");
             let mut config = TrainConfig::classic("cartpole");
             config.total_steps = steps;

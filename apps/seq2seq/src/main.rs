@@ -92,9 +92,13 @@ enum Command {
         #[arg(long, value_name = "FILE.safetensors")]
         out: PathBuf,
     },
-    /// The demo tour: a few minutes of training, then translations.
+    /// The demo tour: the shipped `de-en` model translates five German sentences (beam 5) and
+    /// draws the attention of the first (runs/demo/attention.png).
     Demo {
-        /// Seconds of training.
+        /// Train a small model from scratch first (for `--seconds`), as before models shipped.
+        #[arg(long)]
+        train: bool,
+        /// Seconds of training with `--train`.
         #[arg(long, default_value_t = 120.0)]
         seconds: f64,
         #[command(flatten)]
@@ -410,36 +414,36 @@ fn run(cli: Cli) -> Result<()> {
             let n = infer::average(&checkpoint, &out)?;
             println!("averaged {n} checkpoints into {}", out.display());
         }
-        Command::Demo { seconds, device } => {
+        Command::Demo { train, seconds, device } => {
             harness::cli::init(false);
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             let device = device.resolve()?;
-            let config = TrainConfig {
-                embedding: 128,
-                encoder_hidden: 128,
-                decoder_hidden: 256,
-                attention_dim: 128,
-                dictionary: false,
-                tokenizer: TokenizerKind::Bpe,
-                vocab_size: 2000,
-                batch_tokens: 0,
-                epochs: 100,
-                optimizer: dl_core::optim::OptimizerConfig::adam(3e-3),
-                schedule: StepSchedule::Constant,
-                ..TrainConfig::default()
+            let (translator, out) = if train {
+                let options =
+                    RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
+                let summary = train::train(demo_config(), &options)?;
+                (Translator::load(&summary.dir, device)?, summary.dir)
+            } else {
+                let Some(card) = harness::models::for_demo(seq2seq::APP, "de-en")? else {
+                    return Ok(());
+                };
+                println!("the shipped model `de-en`: {}", card.summary);
+                (Translator::load(&card.checkpoint_path(), device)?, harness::models::demo_dir()?)
             };
-            let options =
-                RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
-            let summary = train::train(config, &options)?;
-            let translator = Translator::load(&summary.dir, device)?;
-            let sentences =
-                ["Ich habe keine Zeit.", "Das Wetter ist heute schön.", "Wo ist der Bahnhof?"];
-            for (s, t) in sentences
-                .iter()
-                .zip(translator.translate(&sentences, Decoding { beam: 5, alpha: 1.0 }))
-            {
-                print_translation(s, &t);
+            let sentences = [
+                "Wo ist der Bahnhof?",
+                "Das Wetter ist heute schön.",
+                "Ich habe keine Zeit.",
+                "Kannst du mir bitte helfen?",
+                "Wir essen heute Abend bei meinen Eltern.",
+            ];
+            let translations = translator.translate(&sentences, Decoding { beam: 5, alpha: 1.0 });
+            for (s, t) in sentences.iter().zip(&translations) {
+                print_translation(s, t);
             }
+            let png = out.join("attention.png");
+            translations[0].save_attention(&png)?;
+            println!("attention of the first sentence: {}", png.display());
         }
         Command::Bench { device, threads, warmup, steps } => {
             harness::cli::init(false);
@@ -507,4 +511,22 @@ fn translate_stdin(translator: &Translator, decoding: Decoding) -> Result<()> {
         writeln!(out, "{}", t.text)?;
     }
     Ok(())
+}
+
+/// The small model `demo --train` trains for two minutes: BPE 2000, narrow layers, no dictionary.
+fn demo_config() -> TrainConfig {
+    TrainConfig {
+        embedding: 128,
+        encoder_hidden: 128,
+        decoder_hidden: 256,
+        attention_dim: 128,
+        dictionary: false,
+        tokenizer: TokenizerKind::Bpe,
+        vocab_size: 2000,
+        batch_tokens: 0,
+        epochs: 100,
+        optimizer: dl_core::optim::OptimizerConfig::adam(3e-3),
+        schedule: StepSchedule::Constant,
+        ..TrainConfig::default()
+    }
 }
