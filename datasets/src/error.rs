@@ -116,7 +116,7 @@ pub enum DataError {
         reason: String,
     },
     /// Every source of a dataset failed.
-    #[error("{dataset} could not be fetched; tried:\n{attempts}\nTo install it by hand, place {files} (gzipped or not) in {dir} (or point --data-dir / DL_SHOWCASES_DATA at a directory holding a {dataset}/ folder with them).")]
+    #[error("{dataset} could not be fetched; tried:\n{attempts}\nIf you have its files ({files}, gzipped or not), `datasets fetch {dataset} --from DIR` imports them from DIR after the same checksum check (or place them in {dir}, or point --data-dir / DL_SHOWCASES_DATA at a directory holding a {dataset}/ folder with them).")]
     Fetch {
         /// The dataset.
         dataset: String,

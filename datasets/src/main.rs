@@ -26,6 +26,10 @@ enum Command {
     Fetch {
         /// Dataset name (see `list`) or `all`.
         name: String,
+        /// Import the files from this directory (searched by file name, gzipped or not, at any
+        /// depth) instead of downloading them; the same checksums are checked.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
     },
     /// Check a dataset's files against their recorded checksums and load them.
     Verify {
@@ -97,9 +101,14 @@ fn run(cli: Cli) -> Result<()> {
     let data_dir = fetch::data_dir(cli.data_dir.as_deref());
     match cli.command {
         Command::List => list(&data_dir),
-        Command::Fetch { name } => {
+        Command::Fetch { name, from } => {
             for d in selected(&name)? {
-                if d.is_fetched() {
+                if let Some(dir) = &from {
+                    if d.is_fetched() {
+                        d.fetch_from(&data_dir, dir)?;
+                        println!("{d}: in {}", d.dir(&data_dir).display());
+                    }
+                } else if d.is_fetched() {
                     d.fetch(&data_dir)?;
                     println!("{d}: in {}", d.dir(&data_dir).display());
                 } else {
@@ -260,6 +269,40 @@ fn info(d: Dataset, data_dir: &Path) -> Result<()> {
                 split.train.len(),
                 split.valid.len(),
                 split.test.len()
+            );
+        }
+        Dataset::Multi30k => {
+            d.fetch(data_dir)?;
+            let split = pairs::multi30k(&d.dir(data_dir))?;
+            for (name, set) in
+                [("train", &split.train), ("val", &split.valid), ("test 2016", &split.test)]
+            {
+                let words = |f: &dyn Fn(&pairs::Pair) -> &str| {
+                    set.iter().map(|p| f(p).split_whitespace().count()).sum::<usize>() as f64
+                        / set.len() as f64
+                };
+                println!(
+                    "multi30k {name}: {} pairs, {:.1} English and {:.1} German words on average",
+                    set.len(),
+                    words(&|p| &p.first),
+                    words(&|p| &p.second)
+                );
+            }
+        }
+        Dataset::TinyShakespeare => {
+            let text = vendored::tiny_shakespeare()?.text;
+            let chars: Vec<char> = text.chars().collect();
+            let mut alphabet = chars.clone();
+            alphabet.sort_unstable();
+            alphabet.dedup();
+            let train = chars.len() * 9 / 10;
+            println!(
+                "tinyshakespeare: {} characters, {} lines, {} distinct characters; nanoGPT's \
+                 split: the first {train} train, the last {} validation",
+                chars.len(),
+                text.lines().count(),
+                alphabet.len(),
+                chars.len() - train
             );
         }
         Dataset::Images => {

@@ -90,3 +90,58 @@ fn hash(pair: &Pair) -> u64 {
     let bytes = pair.first.bytes().chain(std::iter::once(b'\t')).chain(pair.second.bytes());
     bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
+
+/// Reads two parallel files, gzipped or not, where line `i` of `first` translates line `i` of
+/// `second` (Multi30k's, WMT's format) into pairs. Files with different numbers of lines, or a
+/// line empty on one side only, are refused with a sentence naming the files and the line.
+pub fn load_parallel(first: &Path, second: &Path) -> Result<Vec<Pair>> {
+    let read = |path: &Path| -> Result<String> { utf8(crate::idx::read_maybe_gz(path)?, path) };
+    let (a, b) = (read(first)?, read(second)?);
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    if a.len() != b.len() {
+        return Err(DataError::invalid(
+            first,
+            format!(
+                "{} lines, but its translation {} has {}: line i of one must translate line i \
+                 of the other",
+                a.len(),
+                second.display(),
+                b.len()
+            ),
+        ));
+    }
+    let mut pairs = Vec::with_capacity(a.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let (x, y) = (x.trim(), y.trim());
+        match (x.is_empty(), y.is_empty()) {
+            (true, true) => continue,
+            (false, false) => pairs.push(Pair { first: x.to_string(), second: y.to_string() }),
+            _ => {
+                return Err(DataError::invalid(
+                    first,
+                    format!("line {} is empty here or in {}, not in both", i + 1, second.display()),
+                ))
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(DataError::Empty {
+            path: first.to_path_buf(),
+            what: "the parallel files".into(),
+        });
+    }
+    Ok(pairs)
+}
+
+/// Multi30k's official splits (train, val, test 2016) from its folder in the cache, English
+/// first and German second, as every pair set here is.
+pub fn multi30k(dir: &Path) -> Result<PairSplit> {
+    let split = |name: &str| {
+        let path = |lang: &str| {
+            crate::fetch::present(dir, &format!("{name}.{lang}"))
+                .unwrap_or_else(|| dir.join(format!("{name}.{lang}")))
+        };
+        load_parallel(&path("en"), &path("de"))
+    };
+    Ok(PairSplit { train: split("train")?, valid: split("val")?, test: split("test_2016_flickr")? })
+}

@@ -27,6 +27,11 @@ pub enum Dataset {
     DingDict,
     /// ImageNet VGG19 convolutional weights, palette-quantized (fetched, then converted).
     Vgg19,
+    /// Multi30k German–English (WMT16 multimodal task 1): 29,000 / 1,014 / 1,000 image
+    /// captions with their official splits (Elliott et al., 2016; fetched).
+    Multi30k,
+    /// "Tiny Shakespeare", the corpus of char-rnn and nanoGPT: 1,115,394 characters (vendored).
+    TinyShakespeare,
 }
 
 /// Which part of a dataset with a fixed train/test division.
@@ -154,6 +159,38 @@ pub fn vgg19_weights(data_dir: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Multi30k's six files: each split in German and English, line `i` of one the translation
+/// of line `i` of the other (sha256 of the unpacked files).
+pub const MULTI30K_FILES: [FileSpec; 6] = [
+    FileSpec {
+        name: "train.de",
+        sha256: Some("2c2b73fd2b548fbcde3a875e0a78d6ee94d498bfdee6bd3eae3945779e9ddf72"),
+    },
+    FileSpec {
+        name: "train.en",
+        sha256: Some("460a15fbd157e34a7a9957ee388c1ca247fe47af3ef25fb50442af6c274e0fc6"),
+    },
+    FileSpec {
+        name: "val.de",
+        sha256: Some("660e09eb7e1da2f856ea13ee5ad3cf6d36b3d5b0b733c857e94c5747a3dfc660"),
+    },
+    FileSpec {
+        name: "val.en",
+        sha256: Some("1f2a23d992769b5b3d209b0a10dd0b77c08cceb1f20dfb97ed0aafa49d107227"),
+    },
+    FileSpec {
+        name: "test_2016_flickr.de",
+        sha256: Some("4be6b5b3236b79c25475c6bb829800a7ce559e9ba7a1f6c2394fe4d40be46d16"),
+    },
+    FileSpec {
+        name: "test_2016_flickr.en",
+        sha256: Some("399a4382932c1aadd3ceb9bef1008d388a64c76d4ae4e9d4728c6f4301cac182"),
+    },
+];
+
+/// The dataset's repository at the commit whose files the checksums pin.
+const MULTI30K_BASE: &str = "https://raw.githubusercontent.com/multi30k/dataset/a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw";
+
 /// MNIST's class names.
 pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
@@ -199,7 +236,7 @@ fn gz_members(files: &[FileSpec], md5: &[&str]) -> Vec<Member> {
 
 impl Dataset {
     /// Every dataset, in the order `list` shows them.
-    pub const ALL: [Dataset; 8] = [
+    pub const ALL: [Dataset; 10] = [
         Dataset::Mnist,
         Dataset::FashionMnist,
         Dataset::Cifar10,
@@ -208,6 +245,8 @@ impl Dataset {
         Dataset::Images,
         Dataset::DingDict,
         Dataset::Vgg19,
+        Dataset::Multi30k,
+        Dataset::TinyShakespeare,
     ];
 
     /// The name used on the command line and as the cache folder.
@@ -221,6 +260,8 @@ impl Dataset {
             Dataset::Images => "images",
             Dataset::DingDict => "ding-dict",
             Dataset::Vgg19 => "vgg19",
+            Dataset::Multi30k => "multi30k",
+            Dataset::TinyShakespeare => "tinyshakespeare",
         }
     }
 
@@ -235,6 +276,8 @@ impl Dataset {
             Dataset::Images => "4 images: astronaut, cat, coffee, Starry Night",
             Dataset::DingDict => "the Ding German-English dictionary, 206k entries",
             Dataset::Vgg19 => "ImageNet VGG19 conv weights (16 layers, 20M parameters)",
+            Dataset::Multi30k => "29k/1k/1k German-English image captions (WMT16)",
+            Dataset::TinyShakespeare => "tiny Shakespeare, 1.1M characters (char-rnn, nanoGPT)",
         }
     }
 
@@ -249,6 +292,8 @@ impl Dataset {
             Dataset::Images => "public domain / CC0",
             Dataset::DingDict => "GPL-2+",
             Dataset::Vgg19 => "CC BY 4.0 (Oxford VGG)",
+            Dataset::Multi30k => "research use; cite Elliott et al. 2016",
+            Dataset::TinyShakespeare => "MIT (char-rnn); text public domain",
         }
     }
 
@@ -261,6 +306,7 @@ impl Dataset {
                 | Dataset::Cifar10
                 | Dataset::DingDict
                 | Dataset::Vgg19
+                | Dataset::Multi30k
         )
     }
 
@@ -272,6 +318,7 @@ impl Dataset {
             Dataset::Cifar10 => &CIFAR_FILES,
             Dataset::DingDict => &DING_FILES,
             Dataset::Vgg19 => &VGG19_FILES,
+            Dataset::Multi30k => &MULTI30K_FILES,
             _ => &[],
         }
     }
@@ -365,6 +412,13 @@ impl Dataset {
                     to: VGG19_BIN,
                 }],
             }],
+            Dataset::Multi30k => vec![Source::Http {
+                base: MULTI30K_BASE.into(),
+                members: MULTI30K_FILES
+                    .iter()
+                    .map(|f| Member { from: format!("{}.gz", f.name), md5: None, to: f.name })
+                    .collect(),
+            }],
             _ => Vec::new(),
         }
     }
@@ -388,12 +442,39 @@ impl Dataset {
         Ok(())
     }
 
+    /// Imports a fetched dataset's files from `from` (searched by file name, gzipped or not, at
+    /// any depth) into `data_dir` after the checksums every source must pass: for machines that
+    /// cannot reach its sources. Nothing is moved into the cache unless every file passes.
+    pub fn fetch_from(self, data_dir: &Path, from: &Path) -> Result<()> {
+        if !self.is_fetched() {
+            return Err(DataError::Argument(format!(
+                "{self} is embedded in the crate: there is nothing to import"
+            )));
+        }
+        if !from.is_dir() {
+            return Err(DataError::io(
+                from,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+            ));
+        }
+        let members = (self.files().iter())
+            .map(|f| Member { from: f.name.to_string(), md5: None, to: f.name })
+            .collect();
+        let local = Source::Local { dir: from.to_path_buf(), members };
+        fetch::ensure(self.name(), &self.dir(data_dir), self.files(), &[local])?;
+        if self == Dataset::Vgg19 {
+            vgg19_weights(data_dir)?;
+        }
+        Ok(())
+    }
+
     /// The embedded files of a vendored dataset (empty for fetched ones).
     pub fn vendored_files(self) -> &'static [Vendored] {
         match self {
             Dataset::Austen => &vendored::AUSTEN,
             Dataset::EnDe => std::slice::from_ref(&vendored::EN_DE),
             Dataset::Images => &vendored::IMAGES,
+            Dataset::TinyShakespeare => std::slice::from_ref(&vendored::TINY_SHAKESPEARE),
             _ => &[],
         }
     }
@@ -417,6 +498,7 @@ impl Dataset {
             return match self {
                 Dataset::Austen => vendored::austen().map(drop),
                 Dataset::EnDe => vendored::en_de().map(drop),
+                Dataset::TinyShakespeare => vendored::tiny_shakespeare().map(drop),
                 _ => {
                     self.vendored_files().iter().try_for_each(|v| vendored::image(v.name).map(drop))
                 }
@@ -431,6 +513,9 @@ impl Dataset {
         fetch::verify_files(&self.dir(data_dir), self.files())?;
         if self == Dataset::DingDict {
             return ding_text(data_dir).map(drop);
+        }
+        if self == Dataset::Multi30k {
+            return crate::pairs::multi30k(&self.dir(data_dir)).map(drop);
         }
         if self == Dataset::Vgg19 {
             let dir = self.dir(data_dir);

@@ -1,5 +1,6 @@
 //! The small real data embedded in the crate (see `datasets/data/PROVENANCE.md`): Jane
-//! Austen's novels, the Ding dictionary's English–German sentence pairs, and four images.
+//! Austen's novels, tiny Shakespeare, the Ding dictionary's English–German sentence pairs, and
+//! four images.
 //! Embedded, not read from the source tree, so an app binary works wherever it is copied.
 
 use crate::pairs::{self, Pair};
@@ -100,6 +101,13 @@ pub const EN_DE: Vendored = gz!(
     "9f3a2d1a406b50fe963c533e9961d345ca2f4a6a83a5f8a90d1995dabe19d614"
 );
 
+/// Tiny Shakespeare (char-rnn's `data/tinyshakespeare/input.txt`).
+pub const TINY_SHAKESPEARE: Vendored = gz!(
+    "text",
+    "tinyshakespeare.txt",
+    "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+);
+
 /// The style-transfer images: three photographs and a painting.
 pub const IMAGES: [Vendored; 4] = [
     raw!(
@@ -126,13 +134,19 @@ pub const IMAGES: [Vendored; 4] = [
 
 /// Every vendored file.
 pub fn all() -> Vec<Vendored> {
-    AUSTEN.iter().copied().chain([EN_DE]).chain(IMAGES).collect()
+    AUSTEN.iter().copied().chain([EN_DE, TINY_SHAKESPEARE]).chain(IMAGES).collect()
 }
 
 /// Jane Austen's six novels as one corpus.
 pub fn austen() -> Result<Corpus> {
     let parts = AUSTEN.iter().map(|v| Ok((v.path(), v.bytes()?))).collect::<Result<Vec<_>>>()?;
     Corpus::from_bytes(parts)
+}
+
+/// Tiny Shakespeare as a corpus of one file.
+pub fn tiny_shakespeare() -> Result<Corpus> {
+    let v = TINY_SHAKESPEARE;
+    Corpus::from_bytes(vec![(v.path(), v.bytes()?)])
 }
 
 /// The English–German pairs (`first` English, `second` German).

@@ -233,8 +233,8 @@ pub fn cards_of(app: &str) -> Result<Vec<Card>> {
 }
 
 /// The shipped model `name` of `app`, its files verified; `None` (after saying so on stderr)
-/// where the workspace ships no such model: what the demo
-/// tour uses, so that one missing model skips one stop instead of ending the tour.
+/// where the workspace ships no such model: what the demo tour uses, so that one missing model
+/// skips one stop instead of ending the tour.
 pub fn for_demo(app: &str, name: &str) -> Result<Option<Card>> {
     match cards_of(app)?.into_iter().find(|c| c.name == name) {
         Some(card) => {

@@ -109,7 +109,45 @@ fn when_every_source_fails_one_error_lists_them_all() {
             && text.contains("2. download from http://127.0.0.1:9/b"),
         "{text}"
     );
-    assert!(text.contains("place data.bin") && text.contains("--data-dir"), "{text}");
+    assert!(text.contains("(data.bin, gzipped or not)") && text.contains("--data-dir"), "{text}");
+    assert!(text.contains("`datasets fetch demo --from DIR`"), "{text}");
+    assert!(!dir.path().join("demo").exists(), "a failed fetch leaves no folder behind");
+}
+
+fn local(dir: &std::path::Path, names: &[&str]) -> Source {
+    Source::Local {
+        dir: dir.to_path_buf(),
+        members: names
+            .iter()
+            .map(|n| Member { from: n.to_string(), md5: None, to: "data.bin" })
+            .collect(),
+    }
+}
+
+#[test]
+fn files_imported_from_a_local_directory_are_found_at_any_depth_and_checked() {
+    let from = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(from.path().join("some/where")).unwrap();
+    std::fs::write(from.path().join("some/where/data.bin.gz"), gzip(CONTENT)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let target = cache.path().join("demo");
+    fetch::ensure("demo", &target, &spec(), &[local(from.path(), &["data.bin"])]).unwrap();
+    assert_eq!(std::fs::read(target.join("data.bin")).unwrap(), CONTENT);
+
+    // A copy that differs is refused by its checksum, naming the file; nothing is imported.
+    std::fs::write(from.path().join("some/where/data.bin.gz"), gzip(b"another content")).unwrap();
+    let other = cache.path().join("other");
+    let err = fetch::ensure("demo", &other, &spec(), &[local(from.path(), &["data.bin"])])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("data.bin") && err.contains("sha256"), "{err}");
+    assert!(!other.exists(), "nothing half-imported");
+
+    // A file that is not there is named.
+    let err = fetch::ensure("demo", &other, &spec(), &[local(from.path(), &["missing.bin"])])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.bin") && err.contains("files from"), "{err}");
 }
 
 #[test]

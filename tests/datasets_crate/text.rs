@@ -100,14 +100,56 @@ fn vendored_files_match_their_recorded_checksums() {
         let sha = datasets::fetch::sha256_hex(&file.bytes().unwrap());
         assert_eq!(sha, file.sha256, "{}", file.name);
     }
-    for d in [Dataset::Austen, Dataset::EnDe, Dataset::Images] {
+    for d in [Dataset::Austen, Dataset::EnDe, Dataset::Images, Dataset::TinyShakespeare] {
         d.verify(std::path::Path::new("unused")).unwrap();
     }
     let austen = vendored::austen().unwrap();
     assert_eq!(austen.sources.len(), 6);
     assert!(austen.text.starts_with("EMMA"));
     assert_eq!(vendored::en_de().unwrap().len(), 19_530);
+    let shakespeare = vendored::tiny_shakespeare().unwrap().text;
+    assert_eq!(shakespeare.chars().count(), 1_115_394);
+    assert!(shakespeare.starts_with("First Citizen:\nBefore we proceed any further"));
     let starry = vendored::image("starry_night").unwrap();
     assert_eq!((starry.width(), starry.height()), (752, 600));
     assert!(vendored::image("mona_lisa").unwrap_err().to_string().contains("astronaut.png"));
+}
+
+#[test]
+fn parallel_files_pair_line_by_line_and_refuse_a_different_line_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (en, de) = (dir.path().join("train.en"), dir.path().join("train.de"));
+    std::fs::write(&en, "A dog runs.\nTwo men talk.\n").unwrap();
+    std::fs::write(&de, "Ein Hund rennt.\nZwei Männer reden.\n").unwrap();
+    let pairs = pairs::load_parallel(&en, &de).unwrap();
+    assert_eq!(pairs.len(), 2);
+    assert_eq!(
+        (pairs[1].first.as_str(), pairs[1].second.as_str()),
+        ("Two men talk.", "Zwei Männer reden.")
+    );
+
+    std::fs::write(&de, "Ein Hund rennt.\n").unwrap();
+    let err = pairs::load_parallel(&en, &de).unwrap_err().to_string();
+    assert!(
+        err.contains("train.en") && err.contains("train.de") && err.contains("2 lines"),
+        "{err}"
+    );
+
+    std::fs::write(&de, "Ein Hund rennt.\n\n").unwrap();
+    let err = pairs::load_parallel(&en, &de).unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn multi30k_imports_only_files_with_its_checksums() {
+    let from = tempfile::tempdir().unwrap();
+    for f in datasets::registry::MULTI30K_FILES {
+        std::fs::write(from.path().join(f.name), "not the real captions\n").unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let err = Dataset::Multi30k.fetch_from(cache.path(), from.path()).unwrap_err().to_string();
+    assert!(err.contains("train.de") && err.contains("sha256"), "{err}");
+    assert!(!cache.path().join("multi30k").exists(), "nothing half-imported");
+    let err = Dataset::Austen.fetch_from(cache.path(), from.path()).unwrap_err().to_string();
+    assert!(err.contains("embedded"), "{err}");
 }
