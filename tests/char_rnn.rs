@@ -302,3 +302,46 @@ fn bad_input_gets_a_clear_error() {
     );
     assert!(data::tensor(&vocab, "abc").is_ok());
 }
+
+#[test]
+fn window_evaluation_reads_each_window_from_a_fresh_state() {
+    let _guard = rng_guard();
+    tch::manual_seed(3);
+    let vs = VarStore::new(Device::Cpu);
+    let model = CharRnn::new(&vs.root(), spec(CellKind::Lstm, 7));
+    let (window, n) = (12, 5);
+    let tokens = Tensor::randint(7, [n * window + 4], (Kind::Int64, Device::Cpu));
+    let windows = train::evaluate_windows(&model, &tokens, window, Device::Cpu).unwrap();
+    assert_eq!(windows.chars, n * window);
+    // The same, window by window: one stream of window + 1 characters each, from zero state.
+    let mut total = 0.0;
+    for k in 0..n {
+        let one = tokens.narrow(0, k * window, window + 1);
+        total += train::evaluate(&model, &one, 1, window, Device::Cpu).unwrap().loss;
+    }
+    assert!(
+        (windows.loss - total / n as f64).abs() < 1e-5,
+        "{} vs {}",
+        windows.loss,
+        total / n as f64
+    );
+    // Carrying the state over the whole text sees more context: another number.
+    let carried = train::evaluate(&model, &tokens, 1, window, Device::Cpu).unwrap();
+    assert!((carried.loss - windows.loss).abs() > 1e-7);
+    assert!(train::evaluate_windows(&model, &tokens, 1000, Device::Cpu).is_err());
+}
+
+#[test]
+fn the_corpus_picks_its_defaults_and_an_unknown_one_is_named() {
+    let shakespeare = TrainConfig::defaults_for("tinyshakespeare");
+    assert_eq!((shakespeare.data.as_str(), shakespeare.valid_fraction), ("tinyshakespeare", 0.1));
+    let parts = data::load_parts("tinyshakespeare", &[]).unwrap();
+    let split = Split::new(&parts, shakespeare.valid_fraction).unwrap();
+    // nanoGPT's split: int(0.9 n) characters train, the rest validation.
+    assert_eq!((split.train.chars().count(), split.valid.chars().count()), (1_003_854, 111_540));
+    let err =
+        TrainConfig { data: "hamlet".into(), ..TrainConfig::default() }.validate().unwrap_err();
+    assert!(
+        format!("{err}").contains("\"hamlet\"") && format!("{err}").contains("tinyshakespeare")
+    );
+}

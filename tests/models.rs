@@ -79,7 +79,7 @@ fn shipped_language_models_reach_their_bound_on_the_start_of_their_validation_te
     use char_rnn::infer::CharModel;
     for card in models::cards_of(char_rnn::APP).unwrap() {
         let trained = CharModel::load(Path::new(&card.name), Device::Cpu).unwrap();
-        let parts = char_rnn::data::load_parts(&trained.config.text).unwrap();
+        let parts = char_rnn::data::load_parts(&trained.config.data, &trained.config.text).unwrap();
         let split = char_rnn::data::Split::new(&parts, trained.config.valid_fraction).unwrap();
         let start: String = split.valid.chars().take(20_000).collect();
         let tokens = char_rnn::data::tensor(&trained.info.vocab, &start).unwrap();

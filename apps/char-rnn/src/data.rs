@@ -17,11 +17,27 @@ pub struct Part {
     pub text: String,
 }
 
-/// Reads the corpus: the given UTF-8 files (gzipped or not), or Jane Austen's six novels
-/// (embedded in the binary) when `files` is empty. Empty and non-UTF-8 files are errors.
-pub fn load_parts(files: &[PathBuf]) -> Result<Vec<Part>> {
+/// The embedded corpora, by the name `--data` takes.
+pub const CORPORA: [&str; 2] = ["austen", "tinyshakespeare"];
+
+/// The files of the embedded corpus `name`.
+pub fn embedded(name: &str) -> Result<&'static [datasets::vendored::Vendored]> {
+    match name {
+        "austen" => Ok(&datasets::vendored::AUSTEN),
+        "tinyshakespeare" => Ok(std::slice::from_ref(&datasets::vendored::TINY_SHAKESPEARE)),
+        _ => bail!(
+            "no embedded corpus {name:?}: there are {} (or give --text FILE...)",
+            CORPORA.join(", ")
+        ),
+    }
+}
+
+/// Reads the corpus: the given UTF-8 files (gzipped or not), or, when `files` is empty, the
+/// embedded corpus `data` (Jane Austen's six novels, or tiny Shakespeare). Empty and non-UTF-8
+/// files are errors.
+pub fn load_parts(data: &str, files: &[PathBuf]) -> Result<Vec<Part>> {
     if files.is_empty() {
-        return datasets::vendored::AUSTEN
+        return embedded(data)?
             .iter()
             .map(|v| {
                 let corpus = Corpus::from_bytes(vec![(v.path(), v.bytes()?)])?;

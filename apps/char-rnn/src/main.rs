@@ -61,9 +61,13 @@ enum Command {
         /// UTF-8 files to evaluate on (each whole); default: the run's validation split.
         #[arg(long, num_args = 1.., value_name = "FILE")]
         text: Vec<PathBuf>,
-        /// Streams read in parallel.
+        /// Streams read in parallel, the state carried through each (the first protocol).
         #[arg(long, default_value_t = train::EVAL_STREAMS)]
         streams: i64,
+        /// Characters per window of the second protocol (nanoGPT's: each window read from a
+        /// fresh state); 0 skips it.
+        #[arg(long, default_value_t = 256)]
+        window: i64,
         /// Also write the bits and nats per character as JSON to this file (of the last text).
         #[arg(long, value_name = "FILE.json")]
         metrics_json: Option<PathBuf>,
@@ -118,11 +122,17 @@ enum Command {
 /// Training flags; each overrides the `--config` file, which overrides the defaults.
 #[derive(clap::Args, Serialize)]
 struct TrainArgs {
-    /// UTF-8 text files to learn from [default: Jane Austen's six novels].
+    /// The embedded corpus: austen (Jane Austen's six novels) or tinyshakespeare [default:
+    /// austen].
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    /// UTF-8 text files to learn from instead [default: the embedded corpus].
     #[arg(long, num_args = 1.., value_name = "FILE")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     text: Vec<PathBuf>,
-    /// Fraction at the end of every file held out for validation [default: 0.05].
+    /// Fraction at the end of every file held out for validation [default: 0.05; 0.1 for
+    /// tinyshakespeare, as nanoGPT splits it].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     valid_fraction: Option<f64>,
@@ -197,8 +207,14 @@ fn run(cli: Cli) -> Result<()> {
             let common = &args.run;
             harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
-            let config: TrainConfig =
+            // The corpus picks the defaults, so find it first (flag, else file, else austen).
+            let probe: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            let config: TrainConfig = harness::config::resolve_from(
+                &TrainConfig::defaults_for(&probe.data),
+                common.config.as_deref(),
+                &overrides,
+            )?;
             if common.printed(&config)? {
                 return Ok(());
             }
@@ -222,17 +238,18 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out)?;
         }
         Command::Models => print!("{}", harness::models::table(char_rnn::APP)?),
-        Command::Eval { checkpoint, text, streams, metrics_json, device } => {
+        Command::Eval { checkpoint, text, streams, window, metrics_json, device } => {
             harness::cli::init(false);
             anyhow::ensure!(streams >= 1, "--streams must be at least 1");
+            anyhow::ensure!(window >= 0, "--window must be 0 (off) or positive");
             let trained = CharModel::load(&checkpoint, device.resolve()?)?;
             let vocab = &trained.info.vocab;
             let sets: Vec<(String, String)> = if text.is_empty() {
-                let parts = data::load_parts(&trained.config.text)?;
+                let parts = data::load_parts(&trained.config.data, &trained.config.text)?;
                 let split = data::Split::new(&parts, trained.config.valid_fraction)?;
                 vec![("validation split".to_string(), split.valid)]
             } else {
-                data::load_parts(&text)?
+                data::load_parts(&trained.config.data, &text)?
                     .into_iter()
                     .map(|p| (p.source.display().to_string(), p.text))
                     .collect()
@@ -247,11 +264,25 @@ fn run(cli: Cli) -> Result<()> {
                     trained.vs.device(),
                 )?;
                 println!(
-                    "{name}: {:.4} bits per character ({:.4} nats) over {} characters",
-                    eval.bpc, eval.loss, eval.chars
+                    "{name}: {:.4} bits per character ({:.4} nats) over {} characters, read as \
+                     {} streams with the state carried",
+                    eval.bpc,
+                    eval.loss,
+                    eval.chars,
+                    streams.min(eval.chars)
                 );
+                let mut metrics = vec![("bpc", eval.bpc), ("nats", eval.loss)];
+                if window > 0 {
+                    let device = trained.vs.device();
+                    let w = train::evaluate_windows(&trained.model, &tokens, window, device)?;
+                    println!(
+                        "{name}: {:.4} bits per character ({:.4} nats) over {} characters, in \
+                         windows of {window} each read from a fresh state (nanoGPT's protocol)",
+                        w.bpc, w.loss, w.chars
+                    );
+                    metrics.extend([("window_bpc", w.bpc), ("window_nats", w.loss)]);
+                }
                 if let Some(path) = &metrics_json {
-                    let metrics = [("bpc", eval.bpc), ("nats", eval.loss)];
                     harness::models::write_metrics(path, &metrics)?;
                 }
             }

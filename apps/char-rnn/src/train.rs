@@ -17,7 +17,7 @@ use std::f64::consts::LN_2;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{nn::VarStore, Device, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// Everything that defines a training run (saved as `config.toml` in the run directory). The
 /// defaults are a 2-layer LSTM of 512 over 64-wide embeddings, with the recipe that fits it
@@ -28,7 +28,10 @@ use tch::{nn::VarStore, Device, Tensor};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// UTF-8 text files to learn from; empty means Jane Austen's six novels (embedded).
+    /// The embedded corpus to learn from when `text` is empty: `austen` (Jane Austen's six
+    /// novels) or `tinyshakespeare`.
+    pub data: String,
+    /// UTF-8 text files to learn from instead of `data`.
     pub text: Vec<PathBuf>,
     /// Fraction at the end of every file held out for validation.
     pub valid_fraction: f64,
@@ -69,6 +72,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            data: "austen".into(),
             text: Vec::new(),
             valid_fraction: 0.05,
             cell: CellKind::Lstm,
@@ -92,8 +96,21 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The defaults for the embedded corpus `data`: tiny Shakespeare holds out its last 10 %
+    /// for validation, as nanoGPT splits it, so the numbers compare with nanoGPT's.
+    pub fn defaults_for(data: &str) -> TrainConfig {
+        let base = TrainConfig { data: data.to_string(), ..TrainConfig::default() };
+        match data {
+            "tinyshakespeare" => TrainConfig { valid_fraction: 0.1, ..base },
+            _ => base,
+        }
+    }
+
     /// Checks the values a user can get wrong.
     pub fn validate(&self) -> Result<()> {
+        if self.text.is_empty() {
+            data::embedded(&self.data)?;
+        }
         if self.layers < 1 || self.hidden < 1 || self.embedding < 1 {
             bail!("layers, hidden and embedding must be at least 1");
         }
@@ -176,6 +193,50 @@ pub fn evaluate(
         count += rows * n;
         state = next;
         start += n;
+    }
+    let loss = total / count as f64;
+    Ok(Evaluation { loss, bpc: loss / std::f64::consts::LN_2, chars: count })
+}
+
+/// nanoGPT's protocol: the mean loss over consecutive windows of `window` characters of
+/// `tokens`, each read from a fresh (zero) state, so every character is predicted from at most
+/// `window` characters before it (the first of a window from one). nanoGPT averages random
+/// windows; these cover the text once, which is the same expectation without the noise.
+pub fn evaluate_windows(
+    model: &CharRnn,
+    tokens: &Tensor,
+    window: i64,
+    device: Device,
+) -> Result<Evaluation> {
+    let _guard = tch::no_grad_guard();
+    let len = tokens.size()[0];
+    let windows = (len - 1) / window;
+    if window < 1 || windows < 1 {
+        bail!("the text ({len} characters) is shorter than one window of {window}");
+    }
+    let (mut total, mut count) = (0.0, 0i64);
+    const BATCH: i64 = 64;
+    for first in (0..windows).step_by(BATCH as usize) {
+        let n = BATCH.min(windows - first);
+        let chunk = |offset: i64| {
+            let idx =
+                Tensor::arange(n, (Kind::Int64, Device::Cpu)) * window + (first * window + offset);
+            let cols = Tensor::arange(window, (Kind::Int64, Device::Cpu));
+            tokens.index_select(0, &(idx.unsqueeze(1) + cols.unsqueeze(0)).view([-1]))
+        };
+        let x = chunk(0).view([n, window]).to_device(device);
+        let y = chunk(1).view([-1]).to_device(device);
+        let (logits, _) = model.forward(&x, Some(&model.zero_state(n)), false);
+        let v = logits.size()[2];
+        let nll = logits.view([-1, v]).cross_entropy_loss::<Tensor>(
+            &y,
+            None,
+            tch::Reduction::Sum,
+            -100,
+            0.0,
+        );
+        total += nll.double_value(&[]);
+        count += n * window;
     }
     let loss = total / count as f64;
     Ok(Evaluation { loss, bpc: loss / std::f64::consts::LN_2, chars: count })
@@ -316,7 +377,7 @@ struct Corpus {
 impl Corpus {
     /// Reads and checks the configuration's text.
     fn load(config: &TrainConfig) -> Result<Corpus> {
-        let parts = data::load_parts(&config.text)?;
+        let parts = data::load_parts(&config.data, &config.text)?;
         let split = Split::new(&parts, config.valid_fraction)?;
         let vocab = Vocab::from_texts([split.train.as_str(), split.valid.as_str()]);
         let train = data::tensor(&vocab, &split.train)?;
