@@ -755,3 +755,51 @@ fn the_last_epochs_are_kept_and_average_to_their_mean_weights() {
     let err = infer::average(&[kept(3), other.clone()], &out).unwrap_err();
     assert!(err.to_string().contains("different models"), "{err}");
 }
+
+#[test]
+fn the_tutorial_protocol_scores_lower_cased_word_tokens() {
+    use seq2seq::bleu::{corpus_bleu_words, tokenize_words};
+    let words = |s: &str| tokenize_words(s).join(" ");
+    assert_eq!(words("A man's dog, running."), "a man 's dog , running .");
+    assert_eq!(words("They don't stop-and-go"), "they do n't stop - and - go");
+    assert_eq!(words("Zwei Männer (ältere) spielen"), "zwei männer ( ältere ) spielen");
+    // Case and punctuation attached to words do not matter to it; they do to cased 13a.
+    let (h, r) = (["The dog runs on the grass."], ["the dog runs on the grass ."]);
+    assert!((corpus_bleu_words(&h, &r).score - 100.0).abs() < 1e-9);
+    assert!(corpus_bleu(&h, &r, false).score < 100.0);
+    assert!((corpus_bleu(&h, &r, true).score - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn official_splits_come_from_three_files_given_together() {
+    use seq2seq::data::Source;
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, lines: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines).unwrap();
+        path
+    };
+    let train = file("train.tsv", "A dog runs.\tEin Hund rennt.\nTwo men.\tZwei Männer.\n");
+    let valid = file("valid.tsv", "A cat.\tEine Katze.\n");
+    let test = file("test.tsv", "A bird.\tEin Vogel.\n");
+    let config = TrainConfig {
+        train: Some(train.clone()),
+        valid: Some(valid),
+        test: Some(test),
+        ..TrainConfig::default()
+    };
+    let corpus = Source::of(&config).unwrap().corpus(config.direction).unwrap();
+    assert_eq!((corpus.train.len(), corpus.valid.len(), corpus.test.len()), (2, 1, 1));
+    assert_eq!(
+        (corpus.test[0].source.as_str(), corpus.test[0].target.as_str()),
+        ("Ein Vogel.", "A bird.")
+    );
+
+    let partial = TrainConfig { train: Some(train), ..TrainConfig::default() };
+    assert!(format!("{}", partial.validate().unwrap_err()).contains("go together"));
+    let unknown = TrainConfig { data: "europarl".into(), ..TrainConfig::default() };
+    assert!(format!("{}", unknown.validate().unwrap_err()).contains("\"europarl\""));
+    let multi30k = TrainConfig::defaults_for("multi30k");
+    assert!(!multi30k.dictionary && !multi30k.lowercase);
+    assert_eq!(Source::of(&multi30k).unwrap(), Source::Multi30k);
+}

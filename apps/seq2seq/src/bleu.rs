@@ -59,15 +59,19 @@ impl Stats {
             let s = if lowercase { s.to_lowercase() } else { s.to_string() };
             tokenize_13a(&s)
         };
-        let (hyp, reference) = (prepare(hypothesis), prepare(reference));
+        Stats::tokens(&prepare(hypothesis), &prepare(reference))
+    }
+
+    /// The statistics of one tokenized hypothesis against its tokenized reference.
+    pub fn tokens(hyp: &[String], reference: &[String]) -> Stats {
         let mut stats = Stats {
             hyp_len: hyp.len() as u64,
             ref_len: reference.len() as u64,
             ..Stats::default()
         };
         for n in 1..=MAX_ORDER {
-            let ref_counts = ngram_counts(&reference, n);
-            for (gram, count) in ngram_counts(&hyp, n) {
+            let ref_counts = ngram_counts(reference, n);
+            for (gram, count) in ngram_counts(hyp, n) {
                 stats.correct[n - 1] += count.min(ref_counts.get(&gram).copied().unwrap_or(0));
                 stats.total[n - 1] += count;
             }
@@ -138,6 +142,66 @@ pub fn corpus_bleu<S: AsRef<str>, R: AsRef<str>>(
         stats.add(&Stats::sentence(h.as_ref(), r.as_ref(), lowercase));
     }
     stats.score()
+}
+
+/// Corpus BLEU by the protocol of the PyTorch seq2seq tutorials (bentrevett/pytorch-seq2seq)
+/// whose Multi30k numbers the README compares with: BLEU over lower-cased word tokens
+/// ([`tokenize_words`], standing in for spaCy's tokenizers), up to 4-grams, brevity penalty,
+/// one reference. No smoothing is needed at corpus level (every order has matches).
+pub fn corpus_bleu_words<S: AsRef<str>, R: AsRef<str>>(hypotheses: &[S], references: &[R]) -> Bleu {
+    assert_eq!(hypotheses.len(), references.len(), "one reference per hypothesis");
+    let mut stats = Stats::default();
+    for (h, r) in hypotheses.iter().zip(references) {
+        stats.add(&Stats::tokens(&tokenize_words(h.as_ref()), &tokenize_words(r.as_ref())));
+    }
+    stats.score()
+}
+
+/// Lower-cased word tokens as spaCy's English and German tokenizers cut caption text: runs of
+/// letters and digits are words; every other visible character is a token of its own; an
+/// apostrophe inside a word starts a new token with what follows (`man's` -> `man 's`,
+/// `don't` -> `do n't`, as spaCy splits English clitics). Not spaCy (which also knows
+/// abbreviations and special cases), so scores by it can differ from the tutorials' by a
+/// little; the README says how much on shared output.
+pub fn tokenize_words(line: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let chars: Vec<char> = line.to_lowercase().chars().collect();
+    let flush = |word: &mut String, tokens: &mut Vec<String>| {
+        if !word.is_empty() {
+            tokens.push(std::mem::take(word));
+        }
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        let inside = |j: usize| chars.get(j).is_some_and(|c| c.is_alphanumeric());
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else if (c == '\'' || c == '’') && i > 0 && inside(i - 1) && inside(i + 1) {
+            // `n't` keeps its n: "don't" -> "do", "n't".
+            if chars.get(i + 1) == Some(&'t') && word.ends_with('n') && !inside(i + 2) {
+                word.pop();
+                flush(&mut word, &mut tokens);
+                word.push('n');
+            } else {
+                flush(&mut word, &mut tokens);
+            }
+            word.push('\'');
+        } else {
+            flush(&mut word, &mut tokens);
+            if !c.is_whitespace() {
+                tokens.push(c.to_string());
+            }
+        }
+    }
+    flush(&mut word, &mut tokens);
+    tokens
+}
+
+/// sacreBLEU's signature for what [`corpus_bleu`] computes (its defaults: one reference, 13a
+/// tokenization, `exp` smoothing), cased or not.
+pub fn signature(lowercase: bool) -> String {
+    let case = if lowercase { "lc" } else { "mixed" };
+    format!("nrefs:1|case:{case}|eff:no|tok:13a|smooth:exp|version:2.5.1 (this implementation)")
 }
 
 fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], u64> {

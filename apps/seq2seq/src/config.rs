@@ -15,8 +15,17 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// `English<TAB>German` pair file; `None`: the vendored Ding sentence pairs.
+    /// The sentence pairs: `ding` (the embedded Ding pairs, or `pairs`, split by a stable
+    /// hash) or `multi30k` (its official train / val / test 2016 splits, fetched).
+    pub data: String,
+    /// `English<TAB>German` pair file to split instead of the Ding pairs.
     pub pairs: Option<PathBuf>,
+    /// Official splits as `English<TAB>German` files (all three together), instead of `data`.
+    pub train: Option<PathBuf>,
+    /// The validation file that goes with `train`.
+    pub valid: Option<PathBuf>,
+    /// The test file that goes with `train`.
+    pub test: Option<PathBuf>,
     /// Translation direction.
     pub direction: Direction,
     /// Add the Ding dictionary's word and phrase pairs to the training split.
@@ -89,7 +98,11 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            data: "ding".into(),
             pairs: None,
+            train: None,
+            valid: None,
+            test: None,
             direction: Direction::DeEn,
             dictionary: true,
             dictionary_file: None,
@@ -126,6 +139,17 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The defaults for the data `data`: Multi30k trains on its own sentences (no dictionary
+    /// data, as the published models it is compared with) and keeps case, so that its output
+    /// can be scored cased (sacreBLEU's default).
+    pub fn defaults_for(data: &str) -> TrainConfig {
+        let base = TrainConfig { data: data.to_string(), ..TrainConfig::default() };
+        match data {
+            "multi30k" => TrainConfig { dictionary: false, lowercase: false, ..base },
+            _ => base,
+        }
+    }
+
     /// How epochs are cut into batches.
     pub fn batching(&self) -> data::Batching {
         match self.batch_tokens {
@@ -154,6 +178,7 @@ impl TrainConfig {
 
     /// Checks the values a user can get wrong.
     pub fn validate(&self) -> Result<()> {
+        data::Source::of(self)?;
         if self.embedding < 1 || self.encoder_hidden < 1 || self.decoder_hidden < 1 {
             bail!("embedding and hidden sizes must be at least 1");
         }

@@ -65,6 +65,71 @@ pub fn read_pairs(file: Option<&Path>) -> Result<Vec<Pair>> {
     })
 }
 
+/// Where a run's sentence pairs come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// One pair file (the embedded Ding pairs when `None`), split by a stable hash.
+    Hashed(Option<PathBuf>),
+    /// Multi30k's official splits, from the data cache (fetched on first use).
+    Multi30k,
+    /// Official splits given as three `English<TAB>German` files.
+    Files {
+        /// Training pairs.
+        train: PathBuf,
+        /// Validation pairs.
+        valid: PathBuf,
+        /// Test pairs.
+        test: PathBuf,
+    },
+}
+
+impl Source {
+    /// The source a configuration names; a partial set of split files, or an unknown dataset,
+    /// is refused with one sentence.
+    pub fn of(config: &crate::config::TrainConfig) -> Result<Source> {
+        match (&config.train, &config.valid, &config.test) {
+            (Some(train), Some(valid), Some(test)) => {
+                return Ok(Source::Files {
+                    train: train.clone(),
+                    valid: valid.clone(),
+                    test: test.clone(),
+                })
+            }
+            (None, None, None) => {}
+            _ => bail!("--train, --valid and --test go together: give all three files"),
+        }
+        match config.data.as_str() {
+            "ding" => Ok(Source::Hashed(config.pairs.clone())),
+            "multi30k" if config.pairs.is_none() => Ok(Source::Multi30k),
+            "multi30k" => bail!("--pairs is a file to split, and multi30k has its own splits"),
+            other => bail!("unknown data {other:?}: expected ding or multi30k (or --train/--valid/--test files)"),
+        }
+    }
+
+    /// The three splits, oriented.
+    pub fn corpus(&self, direction: Direction) -> Result<Corpus> {
+        let orient_all = |ps: Vec<Pair>| ps.iter().map(|p| orient(p, direction)).collect();
+        let (train, valid, test) = match self {
+            Source::Hashed(file) => return split(&read_pairs(file.as_deref())?, direction),
+            Source::Multi30k => {
+                let data_dir = datasets::fetch::data_dir(None);
+                datasets::Dataset::Multi30k.fetch(&data_dir)?;
+                let s = pairs::multi30k(&datasets::Dataset::Multi30k.dir(&data_dir))?;
+                (s.train, s.valid, s.test)
+            }
+            Source::Files { train, valid, test } => {
+                (pairs::load_tsv(train)?, pairs::load_tsv(valid)?, pairs::load_tsv(test)?)
+            }
+        };
+        Ok(Corpus {
+            train: orient_all(train),
+            valid: orient_all(valid),
+            test: orient_all(test),
+            dictionary_pairs: 0,
+        })
+    }
+}
+
 /// Orients an `English<TAB>German` pair.
 pub fn orient(pair: &Pair, direction: Direction) -> Example {
     let (source, target) = match direction {

@@ -12,10 +12,14 @@ use tch::{Device, Kind, Tensor};
 #[derive(Clone, Copy, Debug)]
 pub struct Evaluation {
     /// Mean negative log-likelihood per target token (EOS included), teacher forced, no
-    /// smoothing.
+    /// smoothing; its exponential is the perplexity.
     pub loss: f64,
-    /// Corpus BLEU of the translations, lowercased.
+    /// Corpus BLEU of the translations, lowercased (sacreBLEU's 13a tokenization).
     pub bleu: Bleu,
+    /// The same, cased: sacreBLEU's default.
+    pub bleu_cased: Bleu,
+    /// BLEU over lower-cased word tokens, the PyTorch tutorials' protocol.
+    pub bleu_words: Bleu,
 }
 
 /// Teacher-forced loss per target token over `data`, of `models`' mean next-token
@@ -84,6 +88,13 @@ pub fn evaluate(translator: &Translator, examples: &[Example], decoding: Decodin
     let models = translator.models();
     let loss = loss_on(&models, &encoded, 64, device);
     let (src, tgt, lexicon) = (&translator.src, &translator.tgt, translator.lexicon.as_ref());
-    let (bleu, _) = bleu_on(&models, src, tgt, lexicon, examples, decoding, device);
-    Evaluation { loss, bleu }
+    let (bleu, translations) = bleu_on(&models, src, tgt, lexicon, examples, decoding, device);
+    let hypotheses: Vec<&str> = translations.iter().map(|t| t.text.as_str()).collect();
+    let references: Vec<&str> = examples.iter().map(|e| e.target.as_str()).collect();
+    Evaluation {
+        loss,
+        bleu,
+        bleu_cased: bleu::corpus_bleu(&hypotheses, &references, false),
+        bleu_words: bleu::corpus_bleu_words(&hypotheses, &references),
+    }
 }

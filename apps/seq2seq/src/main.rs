@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use dl_core::nn::CellKind;
 use dl_core::optim::StepSchedule;
 use harness::cli::{DeviceArg, OptimizerArgs, RunArgs, StepScheduleArgs};
-use seq2seq::bench;
 use seq2seq::data::{self, Direction, Example};
 use seq2seq::evaluate;
 use seq2seq::infer::{self, Decoding, Translation, Translator};
@@ -14,6 +13,7 @@ use seq2seq::lexicon::Lexicon;
 use seq2seq::model::AttentionKind;
 use seq2seq::tokenize::TokenizerKind;
 use seq2seq::train::{self, RunOptions, TrainConfig};
+use seq2seq::{bench, bleu};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -178,10 +178,27 @@ impl UnknownWordArgs {
 /// Training flags; each overrides the `--config` file, which overrides the defaults.
 #[derive(clap::Args, Serialize)]
 struct TrainArgs {
-    /// `English<TAB>German` pair file [default: the vendored Ding sentence pairs].
+    /// The sentence pairs: ding (the embedded Ding pairs, split by a stable hash) or multi30k
+    /// (its official splits, fetched; no dictionary data, cased) [default: ding].
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    /// `English<TAB>German` pair file to split instead of the Ding pairs.
     #[arg(long, value_name = "FILE.tsv")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pairs: Option<PathBuf>,
+    /// Official splits as `English<TAB>German` files: training (with --valid and --test).
+    #[arg(long, value_name = "FILE.tsv")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train: Option<PathBuf>,
+    /// The validation file that goes with --train.
+    #[arg(long, value_name = "FILE.tsv")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid: Option<PathBuf>,
+    /// The test file that goes with --train.
+    #[arg(long, value_name = "FILE.tsv")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<PathBuf>,
     /// de-en or en-de [default: de-en].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,8 +340,14 @@ fn run(cli: Cli) -> Result<()> {
             let common = &args.run;
             harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
-            let config: TrainConfig =
+            // The data picks the defaults, so find it first (flag, else file, else ding).
+            let probe: TrainConfig =
                 harness::config::resolve(common.config.as_deref(), &overrides)?;
+            let config: TrainConfig = harness::config::resolve_from(
+                &TrainConfig::defaults_for(&probe.data),
+                common.config.as_deref(),
+                &overrides,
+            )?;
             if common.printed(&config)? {
                 return Ok(());
             }
@@ -383,13 +406,28 @@ fn run(cli: Cli) -> Result<()> {
                 let label =
                     if decoding.beam > 0 { format!("{label} {beam}") } else { label.into() };
                 println!(
-                    "{label}: {} (loss {:.3} nats/token, {:.1} s)",
+                    "{label}: {} (lowercased; loss {:.3} nats/token, perplexity {:.2}, {:.1} s)",
                     eval.bleu,
                     eval.loss,
+                    eval.loss.exp(),
                     started.elapsed().as_secs_f64()
                 );
-                let key = if decoding.beam > 0 { "bleu_beam" } else { "bleu_greedy" };
-                metrics.extend([(key, eval.bleu.score), ("loss", eval.loss)]);
+                println!("{label}: sacreBLEU {} ({})", eval.bleu_cased, bleu::signature(false));
+                println!(
+                    "{label}: tutorial protocol {} (lower-cased word tokens)",
+                    eval.bleu_words
+                );
+                let keys = match decoding.beam > 0 {
+                    true => ["bleu_beam", "sacrebleu_beam", "tutorial_bleu_beam"],
+                    false => ["bleu_greedy", "sacrebleu_greedy", "tutorial_bleu_greedy"],
+                };
+                metrics.extend([
+                    (keys[0], eval.bleu.score),
+                    (keys[1], eval.bleu_cased.score),
+                    (keys[2], eval.bleu_words.score),
+                    ("loss", eval.loss),
+                    ("perplexity", eval.loss.exp()),
+                ]);
             }
             if let Some(path) = metrics_json {
                 harness::models::write_metrics(&path, &metrics)?;
@@ -477,7 +515,7 @@ fn eval_set(
             pairs.iter().map(|p| data::orient(p, direction)).collect(),
         ));
     }
-    let corpus = data::split(&data::read_pairs(translator.config.pairs.as_deref())?, direction)?;
+    let corpus = data::Source::of(&translator.config)?.corpus(direction)?;
     match split {
         "test" => Ok(("test split".into(), corpus.test)),
         "valid" => Ok(("validation split".into(), corpus.valid)),

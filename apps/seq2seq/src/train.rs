@@ -96,8 +96,7 @@ impl Prepared {
 }
 
 fn prepare(config: &TrainConfig, saved: Option<&ModelInfo>) -> Result<Prepared> {
-    let pairs = data::read_pairs(config.pairs.as_deref())?;
-    let mut corpus = data::split(&pairs, config.direction)?;
+    let mut corpus = data::Source::of(config)?.corpus(config.direction)?;
     if config.dictionary {
         let dictionary = data::read_dictionary(config.dictionary_file.as_ref())?;
         let added = data::add_dictionary(&mut corpus, &dictionary, config.direction);
