@@ -148,10 +148,11 @@ impl DecodingArgs {
 #[derive(clap::Args)]
 struct UnknownWordArgs {
     /// Word-level models: write an output `[UNK]` as the Ding dictionary's translation of the
-    /// source word it looked at (false: copy that word if it is unknown too, else drop it).
-    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
-    #[arg(value_name = "BOOL")]
-    unk_dictionary: bool,
+    /// source word it looked at (false: copy that word if it is unknown too, else drop it)
+    /// [default: true for models of the Ding data, false for others, so that a benchmark
+    /// model's numbers use no data beyond the benchmark's].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    unk_dictionary: Option<bool>,
     /// The dictionary file (`German :: English` lines) [default: fetched into the data cache].
     #[arg(long, value_name = "FILE")]
     dictionary_file: Option<PathBuf>,
@@ -161,7 +162,8 @@ impl UnknownWordArgs {
     /// Gives `translator` the dictionary's word translations, if it writes words and they
     /// are wanted.
     fn apply(&self, translator: &mut Translator) -> Result<()> {
-        if !(self.unk_dictionary && translator.writes_words()) {
+        let wanted = self.unk_dictionary.unwrap_or(translator.config.data == "ding");
+        if !(wanted && translator.writes_words()) {
             return Ok(());
         }
         let pairs = data::read_dictionary(self.dictionary_file.as_ref()).context(
