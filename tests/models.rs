@@ -177,3 +177,22 @@ fn reproduce_measures_a_card_again_and_names_an_unknown_model() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("\"cartpol\""), "{stderr}");
 }
+
+#[test]
+fn the_demo_tour_reads_photographed_digits_and_a_digit_drawn_on_the_spot_with_mnist() {
+    let dir = std::env::temp_dir().join(format!("demo-cnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = bin("cnn-classifier").arg("demo").current_dir(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (name, digit) in [("digit-3.png", "3"), ("digit-4.png", "4"), ("digit-9.png", "9")] {
+        let line = stdout.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains(&format!(": {digit} (")), "{line}");
+    }
+    let drawn = stdout.lines().find(|l| l.contains("drawn just now")).expect("the drawn digit");
+    assert!(drawn.contains("drawn-7.png: 7 ("), "{drawn}");
+    assert!(
+        dir.join("runs/demo/drawn-7.png").is_file() && dir.join("runs/demo/filters.png").is_file()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
