@@ -196,3 +196,16 @@ fn the_demo_tour_reads_photographed_digits_and_a_digit_drawn_on_the_spot_with_mn
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_demo_tour_continues_austen_from_a_prime_and_saves_the_text() {
+    let dir = std::env::temp_dir().join(format!("demo-char-rnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = bin("char-rnn").arg("demo").current_dir(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let saved = std::fs::read_to_string(dir.join("runs/demo/austen-sample.txt")).unwrap();
+    assert!(saved.starts_with("It is a truth universally acknowledged"), "{saved}");
+    assert!(saved.chars().count() > 400 && stdout.contains(saved.trim_end()), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
