@@ -140,10 +140,27 @@ fn training_flags_override_the_config_file_which_overrides_the_defaults() {
     let args = ["--env", "cartpole", "--total-steps", "5000", "--double", "--lr", "0.001"];
     let c: dqn::train::TrainConfig =
         printed_config("dqn", &[&args[..], &["--hidden", "64,64", "--seed", "3"]].concat());
-    let mut expected = dqn::train::TrainConfig::classic("cartpole");
+    let mut expected = dqn::train::TrainConfig::cartpole();
     (expected.total_steps, expected.double, expected.lr) = (5000, true, 0.001);
     (expected.hidden, expected.seed) = (vec![64, 64], 3);
     assert_eq!(c, expected);
+    let c: dqn::train::TrainConfig = printed_config("dqn", &["--env", "mountaincar"]);
+    assert_eq!(c, dqn::train::TrainConfig::classic("mountaincar"));
+
+    // The dataset or corpus chooses the defaults too.
+    let c: cnn_classifier::train::TrainConfig = printed_config("cnn-classifier", &[]);
+    assert!(c.augment && c.optimizer == OptimizerConfig::adadelta(1.0));
+    let c: cnn_classifier::train::TrainConfig =
+        printed_config("cnn-classifier", &["--augment", "false"]);
+    assert!(!c.augment);
+    let c: cnn_classifier::train::TrainConfig =
+        printed_config("cnn-classifier", &["--dataset", "fashion-mnist"]);
+    assert!(!c.augment && c.optimizer == OptimizerConfig::adam(1e-3));
+    let c: char_rnn::train::TrainConfig =
+        printed_config("char-rnn", &["--data", "tinyshakespeare"]);
+    assert_eq!((c.data.as_str(), c.valid_fraction), ("tinyshakespeare", 0.1));
+    let c: seq2seq::train::TrainConfig = printed_config("seq2seq", &["--data", "multi30k"]);
+    assert!(c.data == "multi30k" && !c.dictionary && !c.lowercase);
 
     let args = ["--size", "64", "--style", "chelsea:0.5", "--optimizer", "adam", "--seed", "2"];
     let c: style_transfer::train::StyleConfig = printed_config("style-transfer", &args);
