@@ -40,6 +40,23 @@ where
     })
 }
 
+/// [`resolve_from`] for apps whose defaults depend on one setting (the environment an agent
+/// trains on, the dataset, the corpus): the configuration is resolved once from `base` to find
+/// that setting (flag, else file, else `base`'s), then again from `defaults_for` the result.
+pub fn resolve_chosen<T, O>(
+    base: &T,
+    file: Option<&Path>,
+    overrides: &O,
+    defaults_for: impl FnOnce(&T) -> Result<T>,
+) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+    O: Serialize,
+{
+    let chosen: T = resolve_from(base, file, overrides)?;
+    resolve_from(&defaults_for(&chosen)?, file, overrides)
+}
+
 fn to_table(value: &impl Serialize, what: &str) -> Result<toml::Table> {
     match toml::Value::try_from(value) {
         Ok(toml::Value::Table(t)) => Ok(t),

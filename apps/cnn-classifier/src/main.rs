@@ -189,13 +189,12 @@ fn run(cli: Cli) -> Result<()> {
             let common = &args.run;
             harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
-            // The dataset picks the defaults, so find it first (flag, else file, else mnist).
-            let probe: TrainConfig =
-                harness::config::resolve(common.config.as_deref(), &overrides)?;
-            let config: TrainConfig = harness::config::resolve_from(
-                &TrainConfig::defaults_for(&probe.dataset),
+            // The dataset picks the defaults.
+            let config = harness::config::resolve_chosen(
+                &TrainConfig::default(),
                 common.config.as_deref(),
                 &overrides,
+                |chosen: &TrainConfig| Ok(TrainConfig::defaults_for(&chosen.dataset)),
             )?;
             if common.printed(&config)? {
                 return Ok(());

@@ -239,14 +239,16 @@ fn main() {
 /// Resolves the training configuration: the environment's defaults, the TOML file, the flags.
 fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     let overrides = args.run.overrides(args);
-    // The environment picks the defaults, so find it first (flag, else file, else cartpole).
-    let probe: TrainConfig = harness::config::resolve_from(
-        &TrainConfig::classic("cartpole"),
+    // The environment picks the defaults (flag, else file, else cartpole).
+    Ok(harness::config::resolve_chosen(
+        &TrainConfig::cartpole(),
         args.run.config.as_deref(),
         &overrides,
-    )?;
-    let defaults = TrainConfig::defaults_for(&probe.env)?;
-    Ok(harness::config::resolve_from(&defaults, args.run.config.as_deref(), &overrides)?)
+        |chosen| {
+            TrainConfig::defaults_for(&chosen.env)
+                .map_err(|e| dl_core::Error::Config(format!("{e:#}")))
+        },
+    )?)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -342,13 +342,12 @@ fn run(cli: Cli) -> Result<()> {
             let common = &args.run;
             harness::cli::init(common.quiet);
             let overrides = common.overrides(&args);
-            // The data picks the defaults, so find it first (flag, else file, else ding).
-            let probe: TrainConfig =
-                harness::config::resolve(common.config.as_deref(), &overrides)?;
-            let config: TrainConfig = harness::config::resolve_from(
-                &TrainConfig::defaults_for(&probe.data),
+            // The data picks the defaults.
+            let config = harness::config::resolve_chosen(
+                &TrainConfig::default(),
                 common.config.as_deref(),
                 &overrides,
+                |chosen: &TrainConfig| Ok(TrainConfig::defaults_for(&chosen.data)),
             )?;
             if common.printed(&config)? {
                 return Ok(());
