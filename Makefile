@@ -3,6 +3,7 @@
 #   make demo                    the demo tour with the trained models that ship (models/)
 #   make demo-train              the demo tour that trains small models from scratch first
 #   make reproduce               every shipped model's card measured again, side by side
+#   make gallery [ARGS=...]      the showcases in the browser on http://127.0.0.1:8000/
 #   make test [GYM_RS=0|1]       fmt, clippy -D warnings, rustdoc, every test (what CI runs)
 #   make bench                   every app's `bench`, then a table of the results
 #   make doctor                  what libtorch and devices the binaries see
@@ -23,7 +24,7 @@ FEATURES := $(if $(filter 1,$(GYM_RS)),--features integration-tests/gym-rs,)
 
 VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
 
-.PHONY: setup demo demo-train reproduce test bench doctor
+.PHONY: setup demo demo-train reproduce gallery test bench doctor
 
 setup:
 	@$(PYTHON) tools/setup_libtorch.py $(VARIANT)
@@ -54,6 +55,9 @@ demo-train: doctor
 reproduce: setup
 	$(CARGO) build --release --quiet --workspace --bins
 	target/release/dl reproduce
+
+gallery: setup
+	$(CARGO) run --release --quiet -p gallery -- $(ARGS)
 
 test: setup
 	$(CARGO) fmt --all --check

@@ -568,6 +568,12 @@ fn training_and_translation_run_end_to_end_and_bad_input_is_refused() {
     let sentences = ["Zahl 3 ist hier", "Unbekanntes Wort"];
     let t = translator.translate(&sentences, infer::Decoding::GREEDY);
     assert_eq!(t.len(), 2);
+    // The n-best list of beam search starts with the translation beam search gives.
+    let beam = infer::Decoding { beam: 3, alpha: 1.0 };
+    let n_best = translator.n_best(sentences[0], beam);
+    assert!((1..=3).contains(&n_best.len()));
+    assert_eq!(n_best[0].text, translator.translate(&sentences[..1], beam)[0].text);
+    assert!(n_best.windows(2).all(|w| w[0].hypothesis.score >= w[1].hypothesis.score));
     // An ensemble of the run with itself translates as the run does.
     let pair = Translator::load_ensemble(&[run.clone(), run.clone()], Device::Cpu).unwrap();
     assert_eq!(pair.partners.len(), 1);

@@ -9,6 +9,7 @@ mod core_crate;
 mod datasets_crate;
 mod dqn;
 mod faults;
+mod gallery;
 mod models;
 mod seq2seq;
 mod style_transfer;

@@ -219,6 +219,12 @@ impl Translator {
         translate(&models, &self.src, &self.tgt, lexicon, sentences, decoding, self.vs.device())
     }
 
+    /// The `decoding.beam` best translations of one sentence, best first (see [`n_best`]).
+    pub fn n_best(&self, sentence: &str, decoding: Decoding) -> Vec<Translation> {
+        let (models, lexicon) = (self.models(), self.lexicon.as_ref());
+        n_best(&models, &self.src, &self.tgt, lexicon, sentence, decoding, self.vs.device())
+    }
+
     /// The models that decode: `model` and its partners.
     pub fn models(&self) -> Vec<&Seq2Seq> {
         std::iter::once(&self.model).chain(self.partners.iter().map(|(_, m)| m)).collect()
@@ -247,17 +253,8 @@ pub fn translate<S: AsRef<str>>(
     device: Device,
 ) -> Vec<Translation> {
     let _guard = tch::no_grad_guard();
-    let (encoded, texts): (Vec<Vec<i64>>, Vec<Vec<String>>) = sentences
-        .iter()
-        .map(|s| {
-            let (ids, text) = src.encode_with_text(s.as_ref());
-            if ids.is_empty() {
-                (vec![UNK], vec![String::new()])
-            } else {
-                (ids, text)
-            }
-        })
-        .unzip();
+    let (encoded, texts): (Vec<Vec<i64>>, Vec<Vec<String>>) =
+        sentences.iter().map(|s| encode_source(src, s.as_ref())).unzip();
     let mut out = Vec::with_capacity(sentences.len());
     let chunk_size = if decoding.beam == 0 { 64 } else { 1 };
     for (chunk, texts) in encoded.chunks(chunk_size).zip(texts.chunks(chunk_size)) {
@@ -281,15 +278,58 @@ pub fn translate<S: AsRef<str>>(
             vec![beams.swap_remove(0)]
         };
         for ((ids, text), hypothesis) in chunk.iter().zip(texts).zip(hypotheses) {
-            out.push(Translation {
-                source_tokens: src.tokens(ids),
-                target_tokens: tgt.tokens(&hypothesis.tokens),
-                text: output_text(tgt, lexicon, &hypothesis, ids, text),
-                hypothesis,
-            });
+            out.push(translation(src, tgt, lexicon, hypothesis, ids, text));
         }
     }
     out
+}
+
+/// The `beam` best translations of one sentence by beam search, best first (fewer when the
+/// beam holds fewer finished hypotheses).
+pub fn n_best(
+    models: &[&Seq2Seq],
+    src: &Vocab,
+    tgt: &Vocab,
+    lexicon: Option<&Lexicon>,
+    sentence: &str,
+    decoding: Decoding,
+    device: Device,
+) -> Vec<Translation> {
+    let _guard = tch::no_grad_guard();
+    let (ids, text) = encode_source(src, sentence);
+    let example = Tokenized { source: ids.clone(), target: vec![PAD] };
+    let batch = data::batch(&[&example], device);
+    let memory: Vec<_> =
+        models.iter().map(|m| m.encode(&batch.src, &batch.src_lengths, false)).collect();
+    let (beam, longest) = (decoding.beam.max(1), max_output_len(ids.len()));
+    let hypotheses = beam::beam_search_ensemble(models, &memory, beam, longest, decoding.alpha);
+    hypotheses.into_iter().map(|h| translation(src, tgt, lexicon, h, &ids, &text)).collect()
+}
+
+/// A sentence's source ids and the text of each (one `[UNK]` for a sentence with no tokens).
+fn encode_source(src: &Vocab, sentence: &str) -> (Vec<i64>, Vec<String>) {
+    let (ids, text) = src.encode_with_text(sentence);
+    if ids.is_empty() {
+        (vec![UNK], vec![String::new()])
+    } else {
+        (ids, text)
+    }
+}
+
+fn translation(
+    src: &Vocab,
+    tgt: &Vocab,
+    lexicon: Option<&Lexicon>,
+    hypothesis: Hypothesis,
+    ids: &[i64],
+    text: &[String],
+) -> Translation {
+    Translation {
+        source_tokens: src.tokens(ids),
+        target_tokens: tgt.tokens(&hypothesis.tokens),
+        text: output_text(tgt, lexicon, &hypothesis, ids, text),
+        hypothesis,
+    }
 }
 
 /// The text of a translation. Word-level output has no pieces to spell a rare word with, so
