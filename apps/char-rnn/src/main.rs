@@ -262,13 +262,14 @@ fn run(cli: Cli) -> Result<()> {
                     trained.config.seq_len,
                     trained.vs.device(),
                 )?;
+                let read_as = match streams.min(eval.chars) {
+                    1 => "one stream".to_string(),
+                    n => format!("{n} streams"),
+                };
                 println!(
                     "{name}: {:.4} bits per character ({:.4} nats) over {} characters, read as \
-                     {} streams with the state carried",
-                    eval.bpc,
-                    eval.loss,
-                    eval.chars,
-                    streams.min(eval.chars)
+                     {read_as} with the state carried",
+                    eval.bpc, eval.loss, eval.chars,
                 );
                 let mut metrics = vec![("bpc", eval.bpc), ("nats", eval.loss)];
                 if window > 0 {
