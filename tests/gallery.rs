@@ -78,7 +78,7 @@ fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u
     let mut response = response.expect("the gallery answers");
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
 }
 
