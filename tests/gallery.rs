@@ -120,36 +120,12 @@ fn png(image: image::GrayImage) -> Vec<u8> {
     bytes
 }
 
-/// A tiny German->English model trained for two epochs on numbered sentences.
+/// A tiny German->English model trained for two epochs on numbered sentences (the seq2seq
+/// tests' configuration).
 fn tiny_translator(dir: &Path) -> PathBuf {
-    use seq2seq::train::{self, RunOptions, TrainConfig};
-    let pairs = dir.join("pairs.tsv");
-    let lines: String =
-        (0..300).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
-    std::fs::write(&pairs, lines).unwrap();
-    let config = TrainConfig {
-        pairs: Some(pairs),
-        dictionary: false,
-        tokenizer: seq2seq::tokenize::TokenizerKind::Word,
-        vocab_size: 80,
-        embedding: 16,
-        encoder_hidden: 16,
-        decoder_hidden: 24,
-        attention_dim: 8,
-        epochs: 2,
-        batch_size: 16,
-        schedule: dl_core::optim::StepSchedule::Constant,
-        ..TrainConfig::default()
-    };
+    use crate::seq2seq::{numbered_pairs, options, tiny_config};
     let run = dir.join("tiny");
-    let options = RunOptions {
-        device: tch::Device::Cpu,
-        out: Some(run.clone()),
-        resume: None,
-        max_minutes: None,
-        quiet: true,
-    };
-    train::train(config, &options).unwrap();
+    seq2seq::train::train(tiny_config(&numbered_pairs(dir, 300)), &options(&run)).unwrap();
     run
 }
 

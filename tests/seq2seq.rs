@@ -488,7 +488,7 @@ fn each_epoch_draws_fresh_dictionary_pairs_beside_every_sentence() {
 }
 
 /// `n` numbered pairs (`number 3 is here` / `Zahl 3 ist hier`) written to `dir/pairs.tsv`.
-fn numbered_pairs(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+pub(crate) fn numbered_pairs(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     let pairs = dir.join("pairs.tsv");
     let lines: String =
         (0..n).map(|i| format!("number {i} is here\tZahl {i} ist hier\n")).collect();
@@ -497,7 +497,7 @@ fn numbered_pairs(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
 }
 
 /// A tiny word-level model trained for two epochs on `pairs` alone.
-fn tiny_config(pairs: &std::path::Path) -> TrainConfig {
+pub(crate) fn tiny_config(pairs: &std::path::Path) -> TrainConfig {
     TrainConfig {
         pairs: Some(pairs.to_path_buf()),
         dictionary: false,
@@ -516,7 +516,7 @@ fn tiny_config(pairs: &std::path::Path) -> TrainConfig {
 }
 
 /// Quiet CPU training into `out`.
-fn options(out: &std::path::Path) -> RunOptions {
+pub(crate) fn options(out: &std::path::Path) -> RunOptions {
     RunOptions {
         device: Device::Cpu,
         out: Some(out.to_path_buf()),
