@@ -25,6 +25,7 @@ fn options(out: &Path) -> RunOptions {
         resume: None,
         max_minutes: None,
         quiet: true,
+        stop: Default::default(),
     }
 }
 

@@ -42,7 +42,7 @@ fn train_h5(config: TrainConfig, options: &RunOptions) -> anyhow::Result<train::
 }
 
 fn options(out: PathBuf) -> RunOptions {
-    RunOptions { device: Device::Cpu, out: Some(out), resume: None, max_minutes: None, quiet: true }
+    RunOptions { out: Some(out), quiet: true, ..RunOptions::new(Device::Cpu) }
 }
 
 /// A digit of the fixture as a picture someone might take: dark ink on white paper, at an odd

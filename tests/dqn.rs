@@ -145,6 +145,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
         resume: None,
         max_minutes: None,
         quiet: true,
+        stop: Default::default(),
     }
 }
 

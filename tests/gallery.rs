@@ -1,6 +1,7 @@
-//! The gallery over HTTP: the real binary on a free port, with the shipped models and a tiny
-//! translator trained here; every endpoint with good and bad input, path traversal tried on a
-//! raw socket, a closed stream stopping its sampling, and 200 classifications from 20 clients.
+//! The gallery over HTTP: the real binary on a free port, with the shipped models, a tiny
+//! translator trained here and a VGG19 of random weights; every endpoint with good and bad
+//! input, path traversal tried on a raw socket, closed streams stopping their jobs, the training
+//! queue, and 200 classifications from 20 clients while a style job and a training run go on.
 
 use integration_tests::bin;
 use serde_json::{json, Value};
@@ -36,7 +37,10 @@ impl Server {
             }
         });
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut first).unwrap();
+        // Keep reading what it prints (training runs print their epochs), as a terminal would.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let address = first
             .split("http://")
             .nth(1)
@@ -132,7 +136,8 @@ fn tiny_translator(dir: &Path) -> PathBuf {
 #[test]
 fn pages_and_assets_are_served_and_nothing_else() {
     let server = Server::start(&[]);
-    for page in ["/", "/digits", "/text", "/translate", "/graph", "/static/gallery.js"] {
+    let pages = ["/", "/digits", "/text", "/translate", "/style", "/play", "/train", "/graph"];
+    for page in pages.into_iter().chain(["/static/gallery.js"]) {
         let mut response = agent().get(&server.url(page)).call().unwrap();
         assert_eq!(response.status().as_u16(), 200, "{page}");
         let kind = response.headers()["content-type"].to_str().unwrap().to_string();
@@ -170,6 +175,317 @@ fn pages_and_assets_are_served_and_nothing_else() {
     };
     assert!(names("classifiers").contains(&"mnist".to_string()), "{catalogue}");
     assert!(names("writers").contains(&"austen".to_string()), "{catalogue}");
+    assert!(names("agents").contains(&"cartpole".to_string()), "{catalogue}");
+}
+
+/// Reads server-sent events as (name, JSON data) pairs, up to and including the first event
+/// named in `until` (or the end of the stream).
+fn read_events(reader: &mut impl BufRead, until: &[&str]) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    let (mut name, mut data) = (String::from("message"), String::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => return events,
+            Ok(_) => {}
+            Err(e) => panic!("reading the stream failed after {events:?}: {e}"),
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if let Some(n) = line.strip_prefix("event:") {
+            name = n.trim().to_string();
+        } else if let Some(d) = line.strip_prefix("data:") {
+            data.push_str(d.trim_start());
+        } else if line.is_empty() && !data.is_empty() {
+            let value = serde_json::from_str(&data).unwrap_or(Value::String(data.clone()));
+            let done = until.contains(&name.as_str());
+            events.push((std::mem::replace(&mut name, "message".into()), value));
+            data.clear();
+            if done {
+                return events;
+            }
+        }
+    }
+}
+
+/// Opens a stream: a GET, or a POST of `body` as JSON.
+fn open_stream(
+    server: &Server,
+    path: &str,
+    body: Option<&Value>,
+) -> ureq::http::Response<ureq::Body> {
+    let response = match body {
+        Some(body) => agent()
+            .post(&server.url(path))
+            .header("content-type", "application/json")
+            .send(&serde_json::to_vec(body).unwrap()[..]),
+        None => agent().get(&server.url(path)).call(),
+    };
+    let response = response.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    response
+}
+
+/// Waits (polling the log, up to two minutes) for a line containing `words`; returns it.
+fn wait_for_log(server: &Server, words: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let log = server.log.lock().unwrap().clone();
+        if let Some(line) = log.lines().find(|l| l.contains(words)) {
+            return line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no {words:?} in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// VGG19 with random weights (what the style tests use): the gallery's pages work the same.
+fn random_vgg(dir: &Path) -> PathBuf {
+    use style_transfer::model::{Pooling, Vgg19};
+    let path = dir.join("random-vgg19.safetensors");
+    Vgg19::random(Pooling::Max, tch::Device::Cpu, 1).save(&path).unwrap();
+    path
+}
+
+/// The fixture digits four times over as an HDF5 file: enough to hold out the training page's
+/// 1000 validation and 1000 test images.
+fn digits_h5(dir: &Path) -> PathBuf {
+    let fixtures = integration_tests::fixtures();
+    let set = datasets::idx::load_pair(
+        &fixtures.join("mnist-t10k-600-images-idx3-ubyte.gz"),
+        &fixtures.join("mnist-t10k-600-labels-idx1-ubyte.gz"),
+        &datasets::registry::MNIST_CLASSES,
+    )
+    .unwrap();
+    let order: Vec<i64> = (0..4).flat_map(|_| 0..set.len() as i64).collect();
+    let path = dir.join("digits.h5");
+    datasets::h5::export(&set.select(&tch::Tensor::from_slice(&order)), &path).unwrap();
+    path
+}
+
+/// A PNG data URL, as a page uploads a picture.
+fn data_url(png: &[u8]) -> String {
+    use base64::Engine;
+    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))
+}
+
+/// The pixels of a PNG data URL.
+fn decode_data_url(url: &Value) -> image::RgbImage {
+    use base64::Engine;
+    let encoded = url.as_str().unwrap().strip_prefix("data:image/png;base64,").unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+    image::load_from_memory(&bytes).unwrap().to_rgb8()
+}
+
+#[test]
+fn agents_play_live_with_their_q_values_and_seats_are_limited() {
+    let server = Server::start(&[]);
+    let mut scores = Vec::new();
+    for policy in ["agent", "random"] {
+        let path = format!("/api/play/cartpole?policy={policy}&seed=3&speed=8&max_steps=40");
+        let mut response = open_stream(&server, &path, None);
+        let events = read_events(&mut BufReader::new(response.body_mut().as_reader()), &["over"]);
+        assert_eq!(events[0].0, "start");
+        assert_eq!(events[0].1["actions"], json!(["left", "right"]));
+        let frames: Vec<&Value> = events.iter().filter(|e| e.0 == "frame").map(|e| &e.1).collect();
+        let over = &events.last().unwrap().1;
+        let steps = over["steps"].as_u64().unwrap();
+        assert!((1..=40).contains(&steps), "{over}");
+        // A frame per step, and the screen after the last one.
+        assert_eq!(frames.len() as u64, steps + 1);
+        let screen = decode_data_url(&frames[0]["screen"]);
+        assert!(screen.width() > 100 && screen.height() > 100);
+        assert_eq!(frames[0]["q"].as_array().unwrap().len(), 2);
+        if policy == "agent" {
+            // The trained agent takes the action its Q-values rank first.
+            for f in &frames[..frames.len() - 1] {
+                let q: Vec<f64> =
+                    f["q"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                let best = if q[1] > q[0] { 1 } else { 0 };
+                assert_eq!(f["action"].as_u64(), Some(best), "{q:?}");
+            }
+        }
+        scores.push(over["score"].as_f64().unwrap());
+    }
+    // The shipped agent balances all 40 steps; the random one drops the pole sooner.
+    assert_eq!(scores[0], 40.0, "{scores:?}");
+    assert!(scores[1] < 40.0, "{scores:?}");
+
+    assert_refused(get(&server, "/api/play/cartpole?speed=0"), 400, "speed");
+    assert_refused(get(&server, "/api/play/cartpole?max_steps=0"), 400, "max_steps");
+    assert_refused(get(&server, "/api/play/cartpole?policy=cheat"), 400, "policy");
+    assert_refused(get(&server, "/api/play/pong"), 404, "cartpole");
+
+    // Four games at once at most; a page that leaves frees its seat.
+    let slow = "/api/play/cartpole?policy=random&speed=0.25&max_steps=100000";
+    let mut watching: Vec<_> = (0..4).map(|_| open_stream(&server, slow, None)).collect();
+    assert_refused(get(&server, slow), 503, "games are being watched");
+    watching.pop();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&server, "/api/play/cartpole?max_steps=1").0 != 200 {
+        assert!(Instant::now() < deadline, "a closed game never freed its seat");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn photos_are_repainted_and_dreamed_on_step_by_step_and_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let vgg = random_vgg(dir.path());
+    let server = Server::start(&["--vgg", vgg.to_str().unwrap()]);
+    let body = json!({"content": "chelsea", "style": "starry_night", "size": 48, "iterations": 3,
+                      "optimizer": "adam"});
+    let mut response = open_stream(&server, "/api/style", Some(&body));
+    let events = read_events(&mut BufReader::new(response.body_mut().as_reader()), &["done"]);
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["queued", "started", "progress", "progress", "progress", "done"]);
+    let done = &events[5].1;
+    assert_eq!(done["done"], 3);
+    // chelsea is 451x300: 48 pixels on the long side.
+    let result = decode_data_url(&done["image"]);
+    assert_eq!((result.width(), result.height()), (48, 32));
+    for (i, (_, p)) in events[2..5].iter().enumerate() {
+        assert_eq!((p["done"].as_u64(), p["total"].as_u64()), (Some(i as u64 + 1), Some(3)));
+        assert_eq!(p["values"].as_array().unwrap().len(), 4, "{p}");
+    }
+
+    // An uploaded photo as the content; DeepDream on a vendored one.
+    let upload = json!({"content": data_url(&digit_photo()), "style": "starry_night", "size": 32,
+                        "iterations": 1, "optimizer": "adam"});
+    let mut response = open_stream(&server, "/api/style", Some(&upload));
+    let events = read_events(&mut BufReader::new(response.body_mut().as_reader()), &["done"]);
+    assert_eq!(events.last().unwrap().0, "done", "{events:?}");
+    let dream =
+        json!({"image": "coffee", "size": 40, "layer": "relu3_1", "octaves": 2, "steps": 2});
+    let mut response = open_stream(&server, "/api/dream", Some(&dream));
+    let events = read_events(&mut BufReader::new(response.body_mut().as_reader()), &["done"]);
+    let progress = events.iter().filter(|e| e.0 == "progress").count();
+    assert_eq!((progress, events.last().unwrap().0.as_str()), (4, "done"), "{events:?}");
+
+    for (path, bad, words) in [
+        (
+            "/api/style",
+            json!({"content": "chelsea", "style": "starry_night", "size": 10000}),
+            "size",
+        ),
+        (
+            "/api/style",
+            json!({"content": "/etc/passwd", "style": "starry_night"}),
+            "no vendored image",
+        ),
+        (
+            "/api/style",
+            json!({"content": "chelsea", "style": "data:image/png;base64,!!!"}),
+            "base64",
+        ),
+        (
+            "/api/style",
+            json!({"content": data_url(b"not a png"), "style": "starry_night"}),
+            "content",
+        ),
+        (
+            "/api/style",
+            json!({"content": "chelsea", "style": "starry_night", "style_weight": 1e300}),
+            "style_weight",
+        ),
+        (
+            "/api/style",
+            json!({"content": "chelsea", "style": "starry_night", "iterations": 0}),
+            "iterations",
+        ),
+        ("/api/style", json!({"content": "chelsea", "style": "starry_night", "brush": 1}), "brush"),
+        ("/api/dream", json!({"image": "coffee", "layer": "fc7"}), "fc7"),
+        ("/api/dream", json!({"image": "coffee", "octaves": 60}), "octaves"),
+    ] {
+        assert_refused(post_json(&server, path, &bad), 400, words);
+    }
+
+    // Cancelling (closing the stream) stops a long transfer within an iteration or two.
+    let long = json!({"content": "chelsea", "style": "starry_night", "size": 64, "iterations": 1000,
+                      "optimizer": "adam"});
+    let mut response = open_stream(&server, "/api/style", Some(&long));
+    let mut reader = BufReader::new(response.body_mut().as_reader());
+    let events = read_events(&mut reader, &["progress"]);
+    assert_eq!(events.last().unwrap().0, "progress");
+    drop(reader);
+    drop(response);
+    let line = wait_for_log(&server, "stopped after");
+    let n: usize = line.split("after ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(n < 1000, "{line}");
+
+    // Without weights the page is told how to get them, and the rest of the gallery runs on.
+    let without =
+        Server::start(&["--vgg", dir.path().join("missing.safetensors").to_str().unwrap()]);
+    assert_refused(post_json(&without, "/api/style", &body), 503, "datasets fetch vgg19");
+}
+
+#[test]
+fn runs_train_one_at_a_time_stream_their_curves_and_their_models_can_be_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let h5 = digits_h5(dir.path());
+    let runs = dir.path().join("runs");
+    let dataset = format!("h5:{}", h5.display());
+    let server = Server::start(&["--train-dataset", &dataset, "--runs", runs.to_str().unwrap()]);
+    let submit = |body: Value| post_json(&server, "/api/train", &body);
+
+    // A long CartPole run first: the MLP queued behind it waits, and says so.
+    let (status, first) = submit(json!({"kind": "cartpole", "minutes": 5}));
+    assert!(status == 200 && ["waiting", "running"].contains(&first["phase"].as_str().unwrap()));
+    let (status, second) = submit(json!({"kind": "mnist-mlp", "minutes": 1, "epochs": 5}));
+    assert_eq!((status, second["ahead"].as_u64()), (200, Some(1)), "{second}");
+    let (_, third) = submit(json!({"kind": "mnist-cnn", "minutes": 1}));
+    let (status, jobs) = get(&server, "/api/train");
+    let phases: Vec<&str> =
+        jobs.as_array().unwrap().iter().map(|j| j["phase"].as_str().unwrap()).collect();
+    assert_eq!((status, phases.len(), phases[1], phases[2]), (200, 3, "waiting", "waiting"));
+    // A waiting run is cancelled; the running one stops where it is and keeps its model.
+    let (status, cancelled) = agent()
+        .delete(&server.url(&format!("/api/train/{}", third["id"])))
+        .call()
+        .map(|mut r| (r.status().as_u16(), r.body_mut().read_to_string().unwrap()))
+        .unwrap();
+    assert!(status == 200 && cancelled.contains("\"cancelled\""), "{cancelled}");
+    let mut cartpole = open_stream(&server, &format!("/api/train/{}", first["id"]), None);
+    let mut reader = BufReader::new(cartpole.body_mut().as_reader());
+    let started = read_events(&mut reader, &["metrics"]);
+    assert!(started.iter().any(|e| e.0 == "job" && e.1["phase"] == "running"), "{started:?}");
+    agent().delete(&server.url(&format!("/api/train/{}", first["id"]))).call().unwrap();
+    let ended = read_events(&mut reader, &["end"]);
+    let end = &ended.last().unwrap().1;
+    assert_eq!(
+        (end["phase"].as_str(), end["model"].as_str()),
+        (Some("done"), Some("mine-cartpole-1")),
+        "{end}"
+    );
+
+    // The MLP runs next: its curve gains points as it trains, and it ends served.
+    let mut mlp = open_stream(&server, &format!("/api/train/{}", second["id"]), None);
+    let events = read_events(&mut BufReader::new(mlp.body_mut().as_reader()), &["end"]);
+    let records: Vec<&Value> =
+        events.iter().filter(|e| e.0 == "metrics").flat_map(|e| e.1.as_array().unwrap()).collect();
+    let losses = records.iter().filter(|r| r["values"].get("train_loss").is_some()).count();
+    assert!(losses >= 2, "{events:?}");
+    assert!(records.iter().filter(|r| r["values"].get("valid_acc").is_some()).count() >= 1);
+    let end = &events.last().unwrap().1;
+    assert_eq!(
+        (end["phase"].as_str(), end["model"].as_str()),
+        (Some("done"), Some("mine-mnist-mlp-2")),
+        "{end}"
+    );
+    assert!(end["result"].as_str().unwrap().starts_with("test accuracy"), "{end}");
+    assert!(
+        runs.read_dir().unwrap().count() == 2,
+        "two run directories, none for the cancelled run"
+    );
+    let (status, answer) = post_bytes(&server, "/api/classify/mine-mnist-mlp-2", &digit_photo());
+    assert_eq!((status, answer["top"].as_array().map(Vec::len)), (200, Some(3)), "{answer}");
+    let (status, _) = get(&server, "/api/play/mine-cartpole-1?max_steps=2");
+    assert_eq!(status, 200);
+
+    assert_refused(submit(json!({"kind": "imagenet"})), 400, "kind");
+    assert_refused(submit(json!({"kind": "cartpole", "minutes": 0})), 400, "minutes");
+    assert_refused(submit(json!({"kind": "mnist-mlp", "epochs": 1000})), 400, "epochs");
+    assert_refused(get(&server, "/api/train/99"), 404, "99");
 }
 
 #[test]
@@ -348,8 +664,27 @@ fn translations_come_with_attention_and_alternatives_and_the_graph_with_gradient
 }
 
 #[test]
-fn two_hundred_classifications_from_twenty_clients_are_all_answered() {
-    let server = Arc::new(Server::start(&[]));
+fn two_hundred_classifications_from_twenty_clients_are_all_answered_while_jobs_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let vgg = random_vgg(dir.path());
+    let runs = dir.path().join("runs");
+    let server = Arc::new(Server::start(&[
+        "--vgg",
+        vgg.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ]));
+    // A style job and a training run go on meanwhile.
+    let long = json!({"content": "chelsea", "style": "starry_night", "size": 96, "iterations": 1000,
+                      "optimizer": "adam"});
+    let mut style = open_stream(&server, "/api/style", Some(&long));
+    let mut style_events = BufReader::new(style.body_mut().as_reader());
+    read_events(&mut style_events, &["progress"]);
+    let (_, run) = post_json(&server, "/api/train", &json!({"kind": "cartpole", "minutes": 5}));
+    let mut training = open_stream(&server, &format!("/api/train/{}", run["id"]), None);
+    let mut training_events = BufReader::new(training.body_mut().as_reader());
+    read_events(&mut training_events, &["metrics"]);
+
     let photo = Arc::new(digit_photo());
     let clients: Vec<_> = (0..20)
         .map(|_| {
@@ -376,5 +711,14 @@ fn two_hundred_classifications_from_twenty_clients_are_all_answered() {
     }
     assert_eq!(latencies.len(), 200);
     latencies.sort();
-    eprintln!("200 classifications, 20 clients: p50 {:?}, p99 {:?}", latencies[99], latencies[197]);
+    eprintln!(
+        "200 classifications, 20 clients, a style job and a training run going on: p50 {:?}, p99 {:?}",
+        latencies[99], latencies[197]
+    );
+    // Both jobs were still going: the style job still streams, the run still trains.
+    let more = read_events(&mut style_events, &["progress"]);
+    assert_eq!(more.last().unwrap().0, "progress");
+    let (_, jobs) = get(&server, "/api/train");
+    assert_eq!(jobs[0]["phase"], "running", "{jobs}");
+    agent().delete(&server.url(&format!("/api/train/{}", run["id"]))).call().unwrap();
 }

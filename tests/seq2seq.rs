@@ -523,6 +523,7 @@ pub(crate) fn options(out: &std::path::Path) -> RunOptions {
         resume: None,
         max_minutes: None,
         quiet: true,
+        stop: Default::default(),
     }
 }
 

@@ -203,13 +203,34 @@ fn deepdream_raises_its_layers_activation() {
         seed: 1,
     };
     let mut objectives = Vec::new();
-    let out = dream::dream(&vgg, &d, &image, |_, _, o| objectives.push(o)).unwrap();
+    let out = dream::dream(&vgg, &d, &image, |_, _, o, _| {
+        objectives.push(o);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
     assert_eq!(out.size(), image.size());
     assert_eq!(objectives.len(), 8);
     // Within the last octave the activation grows step by step.
     assert!(objectives[7] > objectives[4], "{objectives:?}");
-    assert!(dream::dream(&vgg, &DreamSettings { layer: "fc7".into(), ..d }, &image, |_, _, _| {})
-        .is_err());
+    // A caller that stops after the third step gets the image so far, at the photo's size.
+    let mut steps = 0;
+    let stopped = dream::dream(&vgg, &d, &image, |_, _, _, _| {
+        steps += 1;
+        if steps == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!((steps, stopped.size()), (3, image.size()));
+    assert!(dream::dream(
+        &vgg,
+        &DreamSettings { layer: "fc7".into(), ..d },
+        &image,
+        |_, _, _, _| { ControlFlow::Continue(()) }
+    )
+    .is_err());
 }
 
 #[test]

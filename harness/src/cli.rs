@@ -57,6 +57,7 @@ impl RunArgs {
             resume: self.resume.clone(),
             max_minutes: self.max_minutes,
             quiet: self.quiet,
+            stop: Default::default(),
         })
     }
 

@@ -14,6 +14,8 @@ use dl_core::fs::write_atomic;
 use dl_core::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// An open run directory.
@@ -157,27 +159,55 @@ pub struct RunOptions {
     pub max_minutes: Option<f64>,
     /// No progress output.
     pub quiet: bool,
+    /// Stops the run as a spent time budget does, when another thread asks (the gallery's
+    /// cancel button).
+    pub stop: StopSignal,
 }
 
 impl RunOptions {
     /// A new run on `device` in `runs/<app>/<timestamp>`, without a time budget, with progress
     /// output (override fields with `RunOptions { max_minutes: ..., ..RunOptions::new(device) }`).
     pub fn new(device: tch::Device) -> Self {
-        RunOptions { device, out: None, resume: None, max_minutes: None, quiet: false }
+        RunOptions {
+            device,
+            out: None,
+            resume: None,
+            max_minutes: None,
+            quiet: false,
+            stop: StopSignal::default(),
+        }
     }
 }
 
-/// A wall-clock budget (`--max-minutes`): training checks it and stops cleanly.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadline(Option<Instant>);
+/// A request to stop a run early, shared between threads: training treats it as its time
+/// budget running out (it checkpoints and stops cleanly).
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// Asks the run to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A wall-clock budget (`--max-minutes`), or a stop asked for by another thread: training
+/// checks it and stops cleanly.
+#[derive(Clone, Debug)]
+pub struct Deadline(Option<Instant>, StopSignal);
 
 impl Deadline {
-    /// A deadline `minutes` from now, or none.
-    pub fn after_minutes(minutes: Option<f64>) -> Result<Self> {
+    /// A deadline `minutes` from now, or none; `stop` ends it early.
+    pub fn after_minutes(minutes: Option<f64>, stop: StopSignal) -> Result<Self> {
         match minutes {
-            None => Ok(Deadline(None)),
+            None => Ok(Deadline(None, stop)),
             Some(m) if m.is_finite() && m > 0.0 => {
-                Ok(Deadline(Some(Instant::now() + Duration::from_secs_f64(m * 60.0))))
+                Ok(Deadline(Some(Instant::now() + Duration::from_secs_f64(m * 60.0)), stop))
             }
             Some(m) => {
                 Err(Error::Config(format!("--max-minutes must be a positive number, got {m}")))
@@ -187,7 +217,7 @@ impl Deadline {
 
     /// Whether the budget is spent.
     pub fn expired(&self) -> bool {
-        self.0.is_some_and(|t| Instant::now() >= t)
+        self.1.stopped() || self.0.is_some_and(|t| Instant::now() >= t)
     }
 }
 
@@ -237,9 +267,20 @@ mod tests {
     #[test]
     fn deadlines_reject_absurd_budgets() {
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(Deadline::after_minutes(Some(bad)).is_err(), "{bad}");
+            assert!(Deadline::after_minutes(Some(bad), StopSignal::default()).is_err(), "{bad}");
         }
-        assert!(!Deadline::after_minutes(None).unwrap().expired());
-        assert!(!Deadline::after_minutes(Some(10.0)).unwrap().expired());
+        assert!(!Deadline::after_minutes(None, StopSignal::default()).unwrap().expired());
+        assert!(!Deadline::after_minutes(Some(10.0), StopSignal::default()).unwrap().expired());
+    }
+
+    #[test]
+    fn a_stop_from_another_thread_ends_any_deadline() {
+        let stop = StopSignal::default();
+        let (unbounded, budget) = (
+            Deadline::after_minutes(None, stop.clone()).unwrap(),
+            Deadline::after_minutes(Some(10.0), stop.clone()).unwrap(),
+        );
+        std::thread::spawn(move || stop.stop()).join().unwrap();
+        assert!(unbounded.expired() && budget.expired());
     }
 }

@@ -193,7 +193,7 @@ impl<C: TrainingConfig> Session<C> {
     /// Seeds every generator from the configuration's seed. The best checkpoint is chosen by
     /// `goal`.
     pub fn start(app: &'static str, config: C, options: &RunOptions, goal: Goal) -> Result<Self> {
-        let deadline = Deadline::after_minutes(options.max_minutes)?;
+        let deadline = Deadline::after_minutes(options.max_minutes, options.stop.clone())?;
         let (config, run, resume_from) =
             Run::start(app, options.out.as_deref(), options.resume.as_deref(), config)?;
         dl_core::device::seed_all(config.seed());
@@ -270,7 +270,8 @@ impl<C: TrainingConfig> Session<C> {
         self.best
     }
 
-    /// Whether the time budget (`--max-minutes`) is spent: the loop should checkpoint and stop.
+    /// Whether the time budget (`--max-minutes`) is spent or a stop was asked for: the loop
+    /// should checkpoint and stop.
     pub fn expired(&self) -> bool {
         self.deadline.expired()
     }

@@ -2,7 +2,7 @@
 //! actually saw after preprocessing, and its first layer's filters.
 
 use crate::api::ApiError;
-use crate::{find, Gallery, Limits};
+use crate::{Gallery, Limits};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -60,7 +60,7 @@ pub async fn classify(
     Path(model): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Classified>, ApiError> {
-    let served = find(&gallery.classifiers, "classifier", &model)?;
+    let served = gallery.classifiers.get(&model)?;
     let image = decode_image(&body?, gallery.limits)?;
     let answer = served
         .worker
@@ -87,7 +87,7 @@ pub async fn filters(
     State(gallery): State<Arc<Gallery>>,
     Path(model): Path<String>,
 ) -> Result<Json<Filters>, ApiError> {
-    let served = find(&gallery.classifiers, "classifier", &model)?;
+    let served = gallery.classifiers.get(&model)?;
     let filters = served
         .worker
         .call(|classifier| -> Result<Filters, ApiError> {

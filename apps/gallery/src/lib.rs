@@ -2,18 +2,24 @@
 //!
 //! The showcases in the browser, served by one native binary on libtorch: draw a digit and see
 //! what the network saw, stream Austen from a prime, translate German with the attention drawn,
-//! step through the talk's backpropagation example. Every model is a shipped one (or a run
-//! directory you name), used through its app's inference API; the gallery holds no model code.
+//! repaint a photo as the optimiser iterates, watch an agent play, train a small model and try
+//! it, step through the talk's backpropagation example. Every model is a shipped one, one you
+//! trained in the page, or a run directory you name, used through its app's inference API; the
+//! gallery holds no model code.
 //!
 //! `worker.rs` keeps each model on its own thread; `api.rs` is the errors and parameter checks;
-//! `digits.rs`, `text.rs`, `translate.rs` and `graph.rs` are the pages' endpoints; `assets.rs`
-//! serves the pages themselves, embedded in the binary.
+//! `digits.rs`, `text.rs`, `translate.rs`, `style.rs`, `play.rs`, `training.rs` and `graph.rs`
+//! are the pages' endpoints; `assets.rs` serves the pages themselves, embedded in the binary.
 
 pub mod api;
 pub mod assets;
 pub mod digits;
 pub mod graph;
+pub mod play;
+pub mod stream;
+pub mod style;
 pub mod text;
+pub mod training;
 pub mod translate;
 pub mod worker;
 
@@ -24,7 +30,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use tch::Device;
 use worker::Worker;
 
@@ -47,6 +53,63 @@ pub struct About {
     pub metric: String,
 }
 
+/// Something a page can pick by name.
+pub trait Named {
+    /// What the page lists.
+    fn about(&self) -> &About;
+}
+
+impl<M> Named for Served<M> {
+    fn about(&self) -> &About {
+        &self.about
+    }
+}
+
+/// The models of one kind, by name. Models trained in the page join while the gallery runs.
+pub struct Models<T> {
+    kind: &'static str,
+    by_name: RwLock<BTreeMap<String, Arc<T>>>,
+}
+
+impl<T: Named> Models<T> {
+    /// No models yet; `kind` names them in errors ("classifier").
+    pub fn new(kind: &'static str) -> Models<T> {
+        Models { kind, by_name: RwLock::default() }
+    }
+
+    /// The model named `name`, or a 404 naming the ones there are.
+    pub fn get(&self, name: &str) -> Result<Arc<T>, api::ApiError> {
+        let by_name = self.by_name.read().unwrap_or_else(PoisonError::into_inner);
+        by_name.get(name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = by_name.keys().map(String::as_str).collect();
+            let offer = if names.is_empty() { "none is loaded".into() } else { names.join(", ") };
+            api::ApiError::not_found(format!("no {} named {name:?} (served: {offer})", self.kind))
+        })
+    }
+
+    /// Adds (or replaces) a model under its name.
+    pub fn insert(&self, model: T) {
+        let name = model.about().name.clone();
+        self.by_name.write().unwrap_or_else(PoisonError::into_inner).insert(name, Arc::new(model));
+    }
+
+    /// What each model is, in name order.
+    pub fn about(&self) -> Vec<About> {
+        let by_name = self.by_name.read().unwrap_or_else(PoisonError::into_inner);
+        by_name.values().map(|m| m.about().clone()).collect()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.by_name.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Limits on what a request may ask for.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -65,53 +128,94 @@ impl Default for Limits {
 /// Everything the handlers share.
 pub struct Gallery {
     /// Image classifiers (cnn-classifier), by name.
-    pub classifiers: BTreeMap<String, Served<cnn_classifier::infer::Classifier>>,
+    pub classifiers: Arc<Models<Served<cnn_classifier::infer::Classifier>>>,
     /// Character-level language models (char-rnn), by name.
-    pub writers: BTreeMap<String, Served<char_rnn::infer::CharModel>>,
+    pub writers: Models<Served<char_rnn::infer::CharModel>>,
     /// Translators (seq2seq), by name.
-    pub translators: BTreeMap<String, Served<seq2seq::infer::Translator>>,
+    pub translators: Models<Served<seq2seq::infer::Translator>>,
+    /// Game-playing agents (dqn), by name.
+    pub agents: Arc<Models<play::Player>>,
+    /// Seats for games being watched (see [`play::MAX_GAMES`]).
+    pub games: Arc<tokio::sync::Semaphore>,
+    /// Style transfer and DeepDream on VGG19 (loaded on first use).
+    pub studio: style::Studio,
+    /// Training runs started from the page, one at a time.
+    pub trainer: training::Trainer,
     /// Request limits.
     pub limits: Limits,
+    /// The device every model runs on.
+    pub device: Device,
 }
 
-/// The run directories or checkpoints to serve besides the shipped models, per app.
+/// What the gallery serves besides the shipped models, and where it reads and writes.
 #[derive(Clone, Debug, Default)]
-pub struct Extra {
+pub struct Setup {
     /// cnn-classifier checkpoints.
     pub classifiers: Vec<PathBuf>,
     /// char-rnn checkpoints.
     pub writers: Vec<PathBuf>,
     /// seq2seq checkpoints.
     pub translators: Vec<PathBuf>,
+    /// dqn checkpoints.
+    pub agents: Vec<PathBuf>,
+    /// VGG19 weights for style transfer (default: the fetched ones).
+    pub vgg: Option<PathBuf>,
+    /// Where runs trained from the page go (default `runs/gallery`).
+    pub runs: Option<PathBuf>,
+    /// Datasets folder (default: the data cache, as `datasets fetch` fills it).
+    pub data: Option<PathBuf>,
+    /// The dataset the training page's classifiers learn (default `mnist`).
+    pub train_dataset: Option<String>,
 }
 
 impl Gallery {
-    /// Loads every shipped model of the apps the gallery shows, and the `extra` checkpoints,
+    /// Loads every shipped model of the apps the gallery shows, and the `setup`'s checkpoints,
     /// each on its own thread on `device`.
-    pub fn load(extra: &Extra, device: Device, limits: Limits) -> Result<Gallery> {
+    pub fn load(setup: &Setup, device: Device, limits: Limits) -> Result<Gallery> {
+        let classifiers = Arc::new(Models::new("classifier"));
+        serve(&classifiers, cnn_classifier::APP, &setup.classifiers, device, |p, d| {
+            cnn_classifier::infer::Classifier::load(p, d)
+        })?;
+        let writers = Models::new("language model");
+        serve(&writers, char_rnn::APP, &setup.writers, device, |p, d| {
+            char_rnn::infer::CharModel::load(p, d)
+        })?;
+        let translators = Models::new("translator");
+        serve(&translators, seq2seq::APP, &setup.translators, device, |p, d| {
+            seq2seq::infer::Translator::load(p, d)
+        })?;
+        let agents = Arc::new(Models::new("agent"));
+        for (about, path) in wanted(dqn::APP, &setup.agents)? {
+            agents.insert(play::Player::load(about, &path, device)?);
+        }
+        let place = training::Place {
+            runs: setup.runs.clone().unwrap_or_else(|| PathBuf::from("runs/gallery")),
+            data: datasets::fetch::data_dir(setup.data.as_deref()),
+            dataset: setup.train_dataset.clone().unwrap_or_else(|| "mnist".into()),
+            device,
+        };
+        let to =
+            training::Destinations { classifiers: classifiers.clone(), agents: agents.clone() };
         Ok(Gallery {
-            classifiers: serve(cnn_classifier::APP, &extra.classifiers, device, |p, d| {
-                cnn_classifier::infer::Classifier::load(p, d)
-            })?,
-            writers: serve(char_rnn::APP, &extra.writers, device, |p, d| {
-                char_rnn::infer::CharModel::load(p, d)
-            })?,
-            translators: serve(seq2seq::APP, &extra.translators, device, |p, d| {
-                seq2seq::infer::Translator::load(p, d)
-            })?,
+            classifiers,
+            writers,
+            translators,
+            agents,
+            games: Arc::new(tokio::sync::Semaphore::new(play::MAX_GAMES)),
+            studio: style::Studio::new(setup.vgg.clone(), device),
+            trainer: training::Trainer::start(place, to)?,
             limits,
+            device,
         })
     }
 
     /// What the index page lists.
     pub fn catalogue(&self) -> Catalogue {
-        fn about<M>(models: &BTreeMap<String, Served<M>>) -> Vec<About> {
-            models.values().map(|s| s.about.clone()).collect()
-        }
         Catalogue {
-            classifiers: about(&self.classifiers),
-            writers: about(&self.writers),
-            translators: about(&self.translators),
+            classifiers: self.classifiers.about(),
+            writers: self.writers.about(),
+            translators: self.translators.about(),
+            agents: self.agents.about(),
         }
     }
 }
@@ -125,16 +229,25 @@ pub struct Catalogue {
     pub writers: Vec<About>,
     /// Translators.
     pub translators: Vec<About>,
+    /// Game-playing agents.
+    pub agents: Vec<About>,
 }
 
-/// Starts a worker for each shipped model of `app` and each path in `extra`.
-fn serve<M: 'static>(
-    app: &str,
-    extra: &[PathBuf],
-    device: Device,
-    load: fn(&Path, Device) -> Result<M>,
-) -> Result<BTreeMap<String, Served<M>>> {
-    let mut served = BTreeMap::new();
+impl Catalogue {
+    /// Models of every kind.
+    pub fn len(&self) -> usize {
+        self.classifiers.len() + self.writers.len() + self.translators.len() + self.agents.len()
+    }
+
+    /// Whether nothing is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The shipped models of `app` (their files checked against their cards), then the `extra`
+/// checkpoints, each with what the page says about it.
+fn wanted(app: &str, extra: &[PathBuf]) -> Result<Vec<(About, PathBuf)>> {
     let mut wanted: Vec<(About, PathBuf)> = harness::models::cards_of(app)?
         .into_iter()
         .map(|card| {
@@ -152,11 +265,32 @@ fn serve<M: 'static>(
         let summary = format!("{app} checkpoint {}", path.display());
         wanted.push((About { name, summary, metric: String::new() }, path.clone()));
     }
-    for (about, path) in wanted {
-        let worker = Worker::start(&format!("{app}:{}", about.name), move || load(&path, device))?;
-        served.insert(about.name.clone(), Served { about, worker });
+    Ok(wanted)
+}
+
+/// Starts a worker for each shipped model of `app` and each path in `extra`.
+fn serve<M: 'static>(
+    models: &Models<Served<M>>,
+    app: &str,
+    extra: &[PathBuf],
+    device: Device,
+    load: fn(&Path, Device) -> Result<M>,
+) -> Result<()> {
+    for (about, path) in wanted(app, extra)? {
+        models.insert(start(about, path, device, load)?);
     }
-    Ok(served)
+    Ok(())
+}
+
+/// A model on its own thread.
+pub fn start<M: 'static>(
+    about: About,
+    path: PathBuf,
+    device: Device,
+    load: fn(&Path, Device) -> Result<M>,
+) -> Result<Served<M>> {
+    let worker = Worker::start(&about.name, move || load(&path, device))?;
+    Ok(Served { about, worker })
 }
 
 /// The whole site: pages, assets and the JSON API.
@@ -171,6 +305,11 @@ pub fn router(gallery: Arc<Gallery>) -> Router {
         .route("/api/filters/{model}", get(digits::filters))
         .route("/api/generate/{model}", get(text::generate))
         .route("/api/translate/{model}", post(translate::translate))
+        .route("/api/style", post(style::style))
+        .route("/api/dream", post(style::dream))
+        .route("/api/play/{agent}", get(play::play))
+        .route("/api/train", get(training::jobs).post(training::submit))
+        .route("/api/train/{id}", get(training::follow).delete(training::cancel))
         .route("/api/graph", post(graph::graph))
         .fallback(assets::not_found)
         .layer(DefaultBodyLimit::max(upload_limit))
@@ -181,17 +320,4 @@ async fn models(
     axum::extract::State(gallery): axum::extract::State<Arc<Gallery>>,
 ) -> Json<Catalogue> {
     Json(gallery.catalogue())
-}
-
-/// Looks a model up by name, or answers 404 with the names there are.
-pub fn find<'a, M>(
-    models: &'a BTreeMap<String, Served<M>>,
-    kind: &str,
-    name: &str,
-) -> Result<&'a Served<M>, api::ApiError> {
-    models.get(name).ok_or_else(|| {
-        let names: Vec<&str> = models.keys().map(String::as_str).collect();
-        let offer = if names.is_empty() { "none is loaded".to_string() } else { names.join(", ") };
-        api::ApiError::not_found(format!("no {kind} named {name:?} (served: {offer})"))
-    })
 }

@@ -2,13 +2,14 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use gallery::{Extra, Gallery, Limits};
+use gallery::{Gallery, Limits, Setup};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Every showcase in the browser: draw digits, stream Austen, translate German, step through
-/// backpropagation. Serves http://HOST:PORT/ until Ctrl-C.
+/// Every showcase in the browser: draw digits, stream Austen, translate German, repaint photos,
+/// watch agents play, train a model and try it, step through backpropagation. Serves
+/// http://HOST:PORT/ until Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(name = "gallery", version)]
 struct Cli {
@@ -30,6 +31,22 @@ struct Cli {
     /// Serve this seq2seq checkpoint or run directory too (repeatable).
     #[arg(long, value_name = "PATH")]
     translator: Vec<PathBuf>,
+    /// Serve this dqn checkpoint or run directory too (repeatable).
+    #[arg(long, value_name = "PATH")]
+    agent: Vec<PathBuf>,
+    /// VGG19 weights (safetensors) for style transfer and DeepDream [default: the fetched ones,
+    /// as `datasets fetch vgg19` fetches them].
+    #[arg(long, value_name = "FILE")]
+    vgg: Option<PathBuf>,
+    /// Where runs trained from the training page are written.
+    #[arg(long, value_name = "DIR", default_value = "runs/gallery")]
+    runs: PathBuf,
+    /// Datasets folder [default: the data cache].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The images the training page's classifiers learn: mnist, fashion-mnist or h5:FILE.
+    #[arg(long, value_name = "DATASET", default_value = "mnist")]
+    train_dataset: String,
     /// Largest upload, in megabytes.
     #[arg(long, default_value_t = 10.0, value_name = "MB")]
     max_upload_mb: f64,
@@ -55,9 +72,17 @@ fn run(cli: Cli) -> Result<()> {
         upload_bytes: (cli.max_upload_mb * 1024.0 * 1024.0) as usize,
         image_side: cli.max_image_side,
     };
-    let extra =
-        Extra { classifiers: cli.classifier, writers: cli.writer, translators: cli.translator };
-    let gallery = Arc::new(Gallery::load(&extra, device, limits)?);
+    let setup = Setup {
+        classifiers: cli.classifier,
+        writers: cli.writer,
+        translators: cli.translator,
+        agents: cli.agent,
+        vgg: cli.vgg,
+        runs: Some(cli.runs),
+        data: cli.data_dir,
+        train_dataset: Some(cli.train_dataset),
+    };
+    let gallery = Arc::new(Gallery::load(&setup, device, limits)?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let address = SocketAddr::new(cli.host, cli.port);
@@ -66,8 +91,7 @@ fn run(cli: Cli) -> Result<()> {
             .with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener.local_addr()?;
         let catalogue = gallery.catalogue();
-        let count =
-            catalogue.classifiers.len() + catalogue.writers.len() + catalogue.translators.len();
+        let count = catalogue.len();
         println!("gallery: {count} models on {device:?}; open http://{bound}/ (Ctrl-C stops)");
         axum::serve(listener, gallery::router(gallery))
             .with_graceful_shutdown(async {

@@ -3,7 +3,7 @@
 //! the sampling at the next character.
 
 use crate::api::{text_field, within, within_f64, ApiError};
-use crate::{find, Gallery};
+use crate::Gallery;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, Sse};
@@ -53,7 +53,7 @@ pub async fn generate(
     query: Result<Query<GenerateQuery>, QueryRejection>,
 ) -> Result<TextStream, ApiError> {
     let Query(q) = query?;
-    let served = find(&gallery.writers, "language model", &model)?;
+    let served = gallery.writers.get(&model)?;
     let options = SampleOptions {
         prime: text_field("prime", &q.prime, 500)?.to_string(),
         length: within("length", q.length, 1..=5000)?,

@@ -2,7 +2,7 @@
 //! best one over the source for the page to draw.
 
 use crate::api::{text_field, within, ApiError};
-use crate::{find, Gallery};
+use crate::Gallery;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -55,7 +55,7 @@ pub async fn translate(
     request: Result<Json<TranslateRequest>, JsonRejection>,
 ) -> Result<Json<Translated>, ApiError> {
     let Json(request) = request?;
-    let served = find(&gallery.translators, "translator", &model)?;
+    let served = gallery.translators.get(&model)?;
     let text = text_field("text", request.text.trim(), 300)?.to_string();
     if text.is_empty() {
         return Err(ApiError::bad("text is empty: type a sentence to translate"));

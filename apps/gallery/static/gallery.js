@@ -2,7 +2,8 @@
 "use strict";
 
 const PAGES = [["/", "Gallery"], ["/digits", "Digits & clothes"], ["/text", "Writing"],
-  ["/translate", "Translator"], ["/graph", "Backpropagation"]];
+  ["/translate", "Translator"], ["/style", "Style & dreams"], ["/play", "Agents"],
+  ["/train", "Train live"], ["/graph", "Backpropagation"]];
 
 function header() {
   const h = document.createElement("header");
@@ -41,7 +42,154 @@ async function chooseModel(select, kind, none) {
     select.appendChild(o);
   }
   if (!models.length) { none.hidden = false; return false; }
+  none.hidden = true;
+  // `?model=NAME` in the address picks that model.
+  const wanted = new URLSearchParams(location.search).get("model");
+  if (wanted && models.some(m => m.name === wanted)) select.value = wanted;
   return true;
+}
+
+// Reads the server-sent events of a fetch response, calling `handlers[event](data)` with each
+// event's data parsed as JSON (`message` for events without a name).
+async function readEvents(response, handlers) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const lines = buffer.slice(0, end).split("\n");
+      buffer = buffer.slice(end + 2);
+      const named = lines.find(l => l.startsWith("event:"));
+      const event = named ? named.slice(6).trim() : "message";
+      const data = lines.filter(l => l.startsWith("data:")).map(l => l.slice(5).replace(/^ /, "")).join("\n");
+      if (!data || !handlers[event]) continue;
+      let parsed;
+      try { parsed = JSON.parse(data); } catch (e) { parsed = data; }
+      handlers[event](parsed);
+    }
+  }
+}
+
+// Starts a streamed request: answers its Response, or throws the server's error sentence.
+async function openStream(path, options) {
+  const response = await fetch(path, options);
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.error || `${response.status} ${response.statusText}`);
+  }
+  return response;
+}
+
+// A drawing pad on `canvas` (black ink on white): `done(blob)` gets a PNG after each stroke.
+function drawingPad(canvas, done) {
+  const ctx = canvas.getContext("2d");
+  let drawing = false;
+  const clear = () => { ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+  canvas.addEventListener("pointerdown", e => {
+    drawing = true;
+    canvas.setPointerCapture(e.pointerId);
+    ctx.beginPath();
+    ctx.moveTo(e.offsetX, e.offsetY);
+  });
+  canvas.addEventListener("pointermove", e => {
+    if (!drawing) return;
+    ctx.lineWidth = canvas.width / 15; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#000";
+    ctx.lineTo(e.offsetX, e.offsetY);
+    ctx.stroke();
+  });
+  canvas.addEventListener("pointerup", () => { drawing = false; canvas.toBlob(done, "image/png"); });
+  clear();
+  return clear;
+}
+
+// Top guesses as labelled bars in `box`.
+function showGuesses(box, top) {
+  box.innerHTML = "";
+  for (const g of top) {
+    const row = document.createElement("div");
+    row.className = "guess";
+    row.innerHTML = `<span></span><div class="bar"></div><span></span>`;
+    row.children[0].textContent = g.class;
+    row.children[1].style.width = `${(100 * g.probability).toFixed(1)}%`;
+    row.children[2].textContent = `${(100 * g.probability).toFixed(1)} %`;
+    box.appendChild(row);
+  }
+}
+
+// A game streamed into `view` = {screen: <img>, q: element, score: element}; answers the
+// AbortController that stops it. `over(result)` is called at the end.
+function watchGame(agent, policy, view, over, speed) {
+  const controller = new AbortController();
+  const params = new URLSearchParams({ policy, seed: Math.floor(Math.random() * 1e6), speed: speed || 1 });
+  let actions = [];
+  (async () => {
+    try {
+      const response = await openStream(`/api/play/${encodeURIComponent(agent)}?${params}`, { signal: controller.signal });
+      await readEvents(response, {
+        start: s => { actions = s.actions; },
+        frame: f => {
+          view.screen.src = f.screen;
+          view.score.textContent = `score ${f.score} after ${f.step} steps`;
+          const lo = Math.min(...f.q), hi = Math.max(...f.q);
+          view.q.innerHTML = "";
+          f.q.forEach((v, i) => {
+            const row = document.createElement("div");
+            row.className = "guess";
+            row.innerHTML = `<span></span><div class="bar"></div><span></span>`;
+            row.children[0].textContent = (i === f.action ? "▶ " : "") + (actions[i] || i);
+            row.children[1].style.width = `${hi > lo ? 10 + 90 * (v - lo) / (hi - lo) : 50}%`;
+            row.children[2].textContent = v.toFixed(2);
+            view.q.appendChild(row);
+          });
+        },
+        over: o => over(o),
+        failed: f => over({ error: f.error || f }),
+      });
+    } catch (e) {
+      if (e.name !== "AbortError") over({ error: String(e.message || e) });
+    }
+  })();
+  return controller;
+}
+
+// A line chart of `series` = [{name, color, points: [[x, y], ...]}] on `canvas`.
+function lineChart(canvas, series, xLabel) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  const left = 56, right = 12, top = 12, bottom = 34;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, W, H);
+  const all = series.flatMap(s => s.points).filter(p => Number.isFinite(p[1]));
+  if (!all.length) return;
+  const xs = all.map(p => p[0]), ys = all.map(p => p[1]);
+  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) { y0 -= 1; y1 += 1; }
+  const X = x => left + (W - left - right) * (x - x0) / (x1 - x0);
+  const Y = y => top + (H - top - bottom) * (1 - (y - y0) / (y1 - y0));
+  ctx.strokeStyle = "#d9dde5";
+  ctx.fillStyle = "#5b6475";
+  ctx.font = "12px system-ui, sans-serif";
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + (y1 - y0) * i / 4;
+    ctx.beginPath(); ctx.moveTo(left, Y(y)); ctx.lineTo(W - right, Y(y)); ctx.stroke();
+    ctx.textAlign = "right";
+    ctx.fillText(Math.abs(y) >= 100 ? y.toFixed(0) : y.toPrecision(3), left - 6, Y(y) + 4);
+  }
+  ctx.textAlign = "center";
+  ctx.fillText(`${xLabel}: ${x0} to ${x1}`, (left + W - right) / 2, H - 10);
+  series.forEach((s, k) => {
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    s.points.filter(p => Number.isFinite(p[1])).forEach((p, i) => i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1])));
+    ctx.stroke();
+    ctx.fillStyle = s.color;
+    ctx.textAlign = "left";
+    ctx.fillText(s.name, left + 8 + 140 * k, top + 12);
+  });
 }
 
 // Draws a {channels, height, width, pixels} picture (values in [0, 1]) scaled `scale` times.

@@ -7,6 +7,7 @@
 use crate::model::Vgg19;
 use anyhow::{ensure, Result};
 use serde::Serialize;
+use std::ops::ControlFlow;
 use tch::{Kind, Tensor};
 
 /// DeepDream's options.
@@ -32,12 +33,14 @@ fn resize(image: &Tensor, h: i64, w: i64) -> Tensor {
     image.upsample_bilinear2d([h, w], false, None, None)
 }
 
-/// Dreams on `image` (`[1, 3, h, w]` in 0..1); calls `each(octave, step, objective)`.
+/// Dreams on `image` (`[1, 3, h, w]` in 0..1). After every step, `each(octave, step,
+/// objective, image)` sees the image so far (at that octave's scale); returning `Break` stops
+/// there, and the image so far comes back at the original size.
 pub fn dream(
     vgg: &Vgg19,
     d: &DreamSettings,
     image: &Tensor,
-    mut each: impl FnMut(usize, usize, f64),
+    mut each: impl FnMut(usize, usize, f64, &Tensor) -> ControlFlow<()>,
 ) -> Result<Tensor> {
     ensure!(d.octaves >= 1 && d.steps >= 1, "--octaves and --steps must be at least 1");
     ensure!(d.octave_scale > 1.0, "--octave-scale must be above 1, got {}", d.octave_scale);
@@ -77,7 +80,9 @@ pub fn dream(
             let grad = shifted.grad().roll([-dy, -dx], [2, 3]);
             let grad = &grad / (grad.abs().mean(Kind::Float) + 1e-8);
             x = (x + grad * d.lr).clamp(0.0, 1.0).detach();
-            each(octave, step, objective.double_value(&[]));
+            if each(octave, step, objective.double_value(&[]), &x).is_break() {
+                return Ok(resize(&x, h, w).clamp(0.0, 1.0));
+            }
         }
         detail = &x - &base;
         dreamed = x;

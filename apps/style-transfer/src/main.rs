@@ -345,7 +345,7 @@ fn dream_on(args: DreamArgs) -> Result<()> {
         seed: args.seed,
     };
     let started = Instant::now();
-    let dreamed = dream::dream(&vgg, &settings, &image, |octave, step, objective| {
+    let dreamed = dream::dream(&vgg, &settings, &image, |octave, step, objective, _| {
         if step + 1 == settings.steps {
             tracing::info!(
                 "octave {}/{}: {} mean square {objective:.4e}",
@@ -354,6 +354,7 @@ fn dream_on(args: DreamArgs) -> Result<()> {
                 settings.layer
             );
         }
+        std::ops::ControlFlow::Continue(())
     })?;
     data::save(&dreamed, &args.out)?;
     println!("wrote {} in {:.1} s", args.out.display(), started.elapsed().as_secs_f64());
