@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running gallery, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     address: String,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(args: &[&str]) -> Server {
+    pub(crate) fn start(args: &[&str]) -> Server {
         let mut child = bin("gallery")
             .args(["--port", "0", "--device", "cpu"])
             .args(args)
@@ -50,7 +50,7 @@ impl Server {
         Server { child, address, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
@@ -126,7 +126,7 @@ fn png(image: image::GrayImage) -> Vec<u8> {
 
 /// A tiny German->English model trained for two epochs on numbered sentences (the seq2seq
 /// tests' configuration).
-fn tiny_translator(dir: &Path) -> PathBuf {
+pub(crate) fn tiny_translator(dir: &Path) -> PathBuf {
     use crate::seq2seq::{numbered_pairs, options, tiny_config};
     let run = dir.join("tiny");
     seq2seq::train::train(tiny_config(&numbered_pairs(dir, 300)), &options(&run)).unwrap();
@@ -247,9 +247,9 @@ fn random_vgg(dir: &Path) -> PathBuf {
     path
 }
 
-/// The fixture digits four times over as an HDF5 file: enough to hold out the training page's
-/// 1000 validation and 1000 test images.
-fn digits_h5(dir: &Path) -> PathBuf {
+/// The fixture digits `copies` times over as an HDF5 file (at least 4: enough to hold out the
+/// training page's 1000 validation and 1000 test images).
+pub(crate) fn digits_h5(dir: &Path, copies: i64) -> PathBuf {
     let fixtures = integration_tests::fixtures();
     let set = datasets::idx::load_pair(
         &fixtures.join("mnist-t10k-600-images-idx3-ubyte.gz"),
@@ -257,7 +257,7 @@ fn digits_h5(dir: &Path) -> PathBuf {
         &datasets::registry::MNIST_CLASSES,
     )
     .unwrap();
-    let order: Vec<i64> = (0..4).flat_map(|_| 0..set.len() as i64).collect();
+    let order: Vec<i64> = (0..copies).flat_map(|_| 0..set.len() as i64).collect();
     let path = dir.join("digits.h5");
     datasets::h5::export(&set.select(&tch::Tensor::from_slice(&order)), &path).unwrap();
     path
@@ -304,6 +304,7 @@ fn agents_play_live_with_their_q_values_and_seats_are_limited() {
                 let best = if q[1] > q[0] { 1 } else { 0 };
                 assert_eq!(f["action"].as_u64(), Some(best), "{q:?}");
             }
+            assert!(frames.last().unwrap()["action"].is_null(), "the last screen takes no action");
         }
         scores.push(over["score"].as_f64().unwrap());
     }
@@ -422,7 +423,7 @@ fn photos_are_repainted_and_dreamed_on_step_by_step_and_cancelled() {
 #[test]
 fn runs_train_one_at_a_time_stream_their_curves_and_their_models_can_be_tried() {
     let dir = tempfile::tempdir().unwrap();
-    let h5 = digits_h5(dir.path());
+    let h5 = digits_h5(dir.path(), 4);
     let runs = dir.path().join("runs");
     let dataset = format!("h5:{}", h5.display());
     let server = Server::start(&["--train-dataset", &dataset, "--runs", runs.to_str().unwrap()]);

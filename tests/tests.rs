@@ -10,6 +10,7 @@ mod datasets_crate;
 mod dqn;
 mod faults;
 mod gallery;
+mod gallery_browser;
 mod models;
 mod seq2seq;
 mod style_transfer;

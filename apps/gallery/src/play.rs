@@ -95,8 +95,8 @@ pub struct Frame {
     pub screen: String,
     /// The network's Q-value of each action for this screen.
     pub q: Vec<f32>,
-    /// The action about to be taken.
-    pub action: usize,
+    /// The action about to be taken (none on the last screen of a game).
+    pub action: Option<usize>,
     /// Game score so far.
     pub score: f64,
 }
@@ -173,33 +173,32 @@ fn game(
     stacker.reset(&obs);
     let period = Duration::from_secs_f64(1.0 / (fps as f64 * speed));
     let (mut score, mut step, mut finished) = (0.0, 0u64, false);
-    let mut next = Instant::now();
-    while step < max_steps {
-        let input = stacker.input(&obs, player.device);
+    let q_values = |stacker: &Stacker, obs: &dqn::env::Obs| -> Result<Vec<f32>> {
+        let input = stacker.input(obs, player.device);
         let q = tch::no_grad(|| agent.nets.online.forward(&input)).squeeze_dim(0);
-        let q = Vec::<f32>::try_from(q.to_device(Device::Cpu))?;
+        Ok(Vec::<f32>::try_from(q.to_device(Device::Cpu))?)
+    };
+    let mut next = Instant::now();
+    loop {
+        let q = q_values(&stacker, &obs)?;
+        let over = finished || step == max_steps;
         let action = match policy {
-            Policy::Agent => argmax(&q),
-            Policy::Random => random.random_range(0..q.len()),
+            _ if over => None,
+            Policy::Agent => Some(argmax(&q)),
+            Policy::Random => Some(random.random_range(0..q.len())),
         };
         let screen = png_data_url(&env.render())?;
-        if !events.send("frame", &Frame { step, screen, q, action, score }) {
-            return Ok(());
-        }
-        let s = env.step(action);
-        (score, step) = (score + s.reward, step + 1);
-        if s.terminated || s.truncated {
-            finished = true;
+        if !events.send("frame", &Frame { step, screen, q, action, score }) || over {
             break;
         }
+        let s = env.step(action.unwrap_or(0));
+        (score, step) = (score + s.reward, step + 1);
+        finished = s.terminated || s.truncated;
         stacker.push(&s.obs);
         obs = s.obs;
         next += period;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    let screen = png_data_url(&env.render())?;
-    let q = vec![0.0; player.actions.len()];
-    events.send("frame", &Frame { step, screen, q, action: 0, score });
     events.send("over", &GameOver { score, steps: step, finished });
     Ok(())
 }

@@ -184,9 +184,11 @@ function lineChart(canvas, series, xLabel) {
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 2;
     ctx.beginPath();
-    s.points.filter(p => Number.isFinite(p[1])).forEach((p, i) => i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1])));
+    const points = s.points.filter(p => Number.isFinite(p[1]));
+    points.forEach((p, i) => i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1])));
     ctx.stroke();
     ctx.fillStyle = s.color;
+    for (const p of points) { ctx.beginPath(); ctx.arc(X(p[0]), Y(p[1]), 2.5, 0, 2 * Math.PI); ctx.fill(); }
     ctx.textAlign = "left";
     ctx.fillText(s.name, left + 8 + 140 * k, top + 12);
   });
