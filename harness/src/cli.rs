@@ -102,6 +102,17 @@ pub fn main<C: clap::Parser, E: std::fmt::Display>(run: impl FnOnce(C) -> Result
     }
 }
 
+/// For a long-lived server (the gallery), after [`init`]: a closed stdout or a client that
+/// hangs up makes writes fail with an error instead of ending the process.
+pub fn ignore_broken_pipes() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition is async-signal-safe and has no preconditions;
+    // it is done before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// What every binary of the workspace does first: restores the default SIGPIPE behaviour (so
 /// `app ... | head` ends quietly instead of panicking on a closed pipe) and sets up `tracing`
 /// output on stderr (`RUST_LOG` overrides the level; `quiet` means warnings only). Safe to call

@@ -295,14 +295,21 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
     let best = Classifier::load(session.dir(), device)?;
     let test_acc = evaluate(&best.net, &data.test, &norm, config.eval_batch_size, device)?.accuracy;
     let best_valid_acc = session.best().unwrap_or(f64::NAN);
-    println!(
+    say(format_args!(
         "best valid accuracy {:.2}%, its test accuracy {:.2}%; run in {}",
         100.0 * best_valid_acc,
         100.0 * test_acc,
         session.dir().display()
-    );
+    ));
     let (dir, epochs) = (session.dir().to_path_buf(), session.epoch());
     Ok(Summary { dir, epochs, best_valid_acc, test_acc, stopped_early })
+}
+
+/// Prints a result line on stdout; a closed stdout (a server's, a finished `| head`) loses the
+/// line, not the run.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Logs what is about to be trained on what.
@@ -368,13 +375,13 @@ fn end_of_epoch(
     let valid = evaluate(net, &data.valid, norm, config.eval_batch_size, device)?;
     let test = evaluate(net, &data.test, norm, config.eval_batch_size, device)?;
     let images_per_s = stats.seen as f64 / seconds;
-    println!(
+    say(format_args!(
         "epoch {epoch:>2}{}: train loss {:.4}, valid acc {:.2}%, test acc {:.2}%, {seconds:.1} s ({images_per_s:.0} images/s)",
         if stats.stopped_early { " (stopped early)" } else { "" },
         stats.loss.value(),
         100.0 * valid.accuracy,
         100.0 * test.accuracy
-    );
+    ));
     Ok(vec![
         ("epoch", epoch as f64),
         ("train_loss", stats.loss.value()),

@@ -61,6 +61,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     harness::cli::init(false);
+    harness::cli::ignore_broken_pipes();
     if !(cli.max_upload_mb > 0.0 && cli.max_upload_mb <= 1024.0) {
         bail!("--max-upload-mb must be above 0 and at most 1024, got {}", cli.max_upload_mb);
     }
