@@ -26,6 +26,7 @@ fn options(out: &Path) -> RunOptions {
         max_minutes: None,
         quiet: true,
         stop: Default::default(),
+        precision: Default::default(),
     }
 }
 

@@ -193,4 +193,23 @@ fn unknown_values_and_absurd_flags_get_one_clear_sentence() {
     }
     let err = error_of("style-transfer", &["run", "--size", "8"]);
     assert!(err.contains("--size 8 is out of range"), "{err}");
+    // fp16 (no loss scaling yet) and unknown precisions are usage errors with a reason; bf16
+    // where an app does not have it yet is refused before anything trains.
+    for (app, args) in [
+        ("char-rnn", &["train", "--precision", "fp16"][..]),
+        ("cnn-classifier", &["bench", "--precision", "int8"]),
+    ] {
+        let out = bin(app).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{app} {args:?}: a usage error");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("loss scaling") || err.contains("fp32 or bf16"), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for (app, command) in [("seq2seq", "train"), ("dqn", "train"), ("style-transfer", "run")] {
+        let args = [command, "--precision", "bf16", "--out", out.to_str().unwrap()];
+        let err = error_of(app, &args);
+        assert!(err.contains("not built for") && err.contains("use fp32"), "{app}: {err}");
+        assert!(!out.exists(), "{app}: nothing was written");
+    }
 }

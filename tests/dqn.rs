@@ -146,6 +146,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
         max_minutes: None,
         quiet: true,
         stop: Default::default(),
+        precision: Default::default(),
     }
 }
 

@@ -524,6 +524,7 @@ pub(crate) fn options(out: &std::path::Path) -> RunOptions {
         max_minutes: None,
         quiet: true,
         stop: Default::default(),
+        precision: Default::default(),
     }
 }
 

@@ -46,6 +46,9 @@ pub enum Error {
     /// libtorch raised an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    /// A libtorch call through the C++ shim failed (autocast, fused optimizer kernels).
+    #[error("libtorch: {0}")]
+    Shim(String),
 }
 
 /// Result with the core crate's [`Error`].

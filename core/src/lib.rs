@@ -9,7 +9,10 @@
 //!   learning-rate schedules and gradient clipping;
 //! - [`checkpoint`]: weights, optimizer state and a sidecar, written so that a run resumes
 //!   exactly and a crash never leaves a torn checkpoint;
-//! - [`metrics`]: running means and counts a training loop keeps.
+//! - [`metrics`]: running means and counts a training loop keeps;
+//! - [`precision`]: mixed precision (bf16 autocast on CPU and CUDA) as one switch;
+//! - [`shim`]: the few libtorch calls tch does not expose (autocast on CPU, fused optimizer
+//!   kernels), through a small C++ file built against the same libtorch.
 //!
 //! No plotting, progress bars or command-line parsing: those are the harness's (the `harness`
 //! crate), which depends on this one and never the other way round.
@@ -21,5 +24,7 @@ pub mod fs;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod precision;
+pub mod shim;
 
 pub use error::{Error, Result};

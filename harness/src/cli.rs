@@ -1,6 +1,7 @@
 //! Flags every app's training command shares, named the same everywhere.
 
 use dl_core::device::DeviceSpec;
+use dl_core::precision::Precision;
 use std::path::PathBuf;
 
 /// The device flag of every command that computes (`#[command(flatten)]` it).
@@ -41,6 +42,10 @@ pub struct RunArgs {
     /// Print only results and errors: no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// fp32, or bf16: the forward pass under libtorch's autocast (weights, gradients and
+    /// optimizer state stay fp32).
+    #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+    pub precision: Precision,
     /// Print the configuration this command would train with (the defaults, then --config,
     /// then the flags) as TOML, and exit without training.
     #[arg(long, conflicts_with = "resume")]
@@ -58,6 +63,7 @@ impl RunArgs {
             max_minutes: self.max_minutes,
             quiet: self.quiet,
             stop: Default::default(),
+            precision: self.precision,
         })
     }
 
@@ -100,6 +106,11 @@ pub fn main<C: clap::Parser, E: std::fmt::Display>(run: impl FnOnce(C) -> Result
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `--precision`'s parser: `fp32` or `bf16`, else the sentence saying why not.
+pub fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse().map_err(|e: dl_core::Error| e.to_string())
 }
 
 /// For a long-lived server (the gallery), after [`init`]: a closed stdout or a client that

@@ -162,6 +162,8 @@ pub struct RunOptions {
     /// Stops the run as a spent time budget does, when another thread asks (the gallery's
     /// cancel button).
     pub stop: StopSignal,
+    /// The precision of the forward pass (`--precision`).
+    pub precision: dl_core::precision::Precision,
 }
 
 impl RunOptions {
@@ -175,6 +177,7 @@ impl RunOptions {
             max_minutes: None,
             quiet: false,
             stop: StopSignal::default(),
+            precision: Default::default(),
         }
     }
 }

@@ -91,7 +91,15 @@ fn optimizers_match_pytorch() {
         OptimizerConfig::adadelta(1.0),
         OptimizerConfig::Adadelta { lr: 0.5, rho: 0.8, eps: 1e-5, weight_decay: 0.1 },
     ];
-    for (config, (name, w_expected, b_expected)) in configs.into_iter().zip(golden::OPTIMIZERS) {
+    // Both ways of updating: libtorch's multi-tensor kernels (the default) and one parameter
+    // at a time.
+    for (config, (name, w_expected, b_expected)) in configs
+        .into_iter()
+        .flat_map(|c| [(c.clone(), true), (c, false)])
+        .zip(golden::OPTIMIZERS.iter().flat_map(|g| [g, g]))
+    {
+        let (config, fused) = config;
+        let name = format!("{name} (fused: {fused})");
         // The problem of optimizer_problem() in tools/golden/core.py.
         let vs = VarStore::new(Device::Cpu);
         let w0 = Tensor::arange(6, (Kind::Float, Device::Cpu)) * 0.1 - 0.2;
@@ -99,11 +107,13 @@ fn optimizers_match_pytorch() {
         let b = vs.root().var_copy("b", &tensor(&[0.1, -0.2, 0.3], &[3]));
         let x = (Tensor::arange(8, (Kind::Float, Device::Cpu)) * 0.25 - 1.0).view([4, 2]);
         let mut opt = Optimizer::new(config, &vs).unwrap();
+        opt.set_fused(fused);
         for _ in 0..5 {
             opt.zero_grad();
             (x.matmul(&w) + &b).square().sum(Kind::Float).backward();
             opt.step();
         }
+        assert_eq!(opt.steps(), 5);
         for (t, expected) in [(&w, &w_expected[..]), (&b, &b_expected[..])] {
             let got = values(t);
             for (g, e) in got.iter().zip(expected) {
@@ -332,4 +342,35 @@ fn optimizer_state_of_another_kind_is_refused() {
     tensors.push(("nope.exp_avg".into(), Tensor::zeros([2], (Kind::Float, Device::Cpu))));
     let err = other.load_state(&adam.meta(), tensors).unwrap_err().to_string();
     assert!(err.contains("nope.exp_avg"), "{err}");
+}
+
+#[test]
+fn bf16_autocast_computes_products_in_bf16_and_keeps_weights_and_losses_in_fp32() {
+    use dl_core::precision::Precision;
+    let vs = VarStore::new(Device::Cpu);
+    let w = vs.root().var("w", &[8, 4], tch::nn::Init::Const(0.5));
+    let x = Tensor::ones([2, 8], (Kind::Float, Device::Cpu));
+    let labels = Tensor::from_slice(&[1i64, 3]);
+    let (logits, loss) = Precision::Bf16
+        .autocast(Device::Cpu, || {
+            let logits = x.matmul(&w);
+            let loss = logits.log_softmax(-1, Kind::Float).nll_loss(&labels);
+            (logits, loss)
+        })
+        .unwrap();
+    // The product ran in bf16, the loss in fp32 (autocast's lists); the weight is untouched.
+    assert_eq!((logits.kind(), loss.kind(), w.kind()), (Kind::BFloat16, Kind::Float, Kind::Float));
+    assert!(!dl_core::shim::autocast_enabled(false).unwrap(), "the region ended");
+    loss.backward();
+    assert_eq!(w.grad().kind(), Kind::Float, "gradients reach the fp32 weight");
+    // fp32 changes nothing; fp16 and unknown names are refused with a sentence.
+    let plain = Precision::Fp32.autocast(Device::Cpu, || x.matmul(&w)).unwrap();
+    assert_eq!(plain.kind(), Kind::Float);
+    assert!("fp16".parse::<Precision>().unwrap_err().to_string().contains("loss scaling"));
+    assert!("int8".parse::<Precision>().is_err());
+    // A region survives a panic inside it: autocast is off afterwards.
+    let caught = std::panic::catch_unwind(|| {
+        Precision::Bf16.autocast(Device::Cpu, || panic!("inside")).unwrap();
+    });
+    assert!(caught.is_err() && !dl_core::shim::autocast_enabled(false).unwrap());
 }

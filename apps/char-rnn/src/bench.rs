@@ -3,7 +3,7 @@
 //!
 //! Vocabulary 96, Embedding(96, 64) → 2-layer LSTM of 512 → Linear(512, 96), windows of 128
 //! characters, batches of 64, Adam at 2e-3, gradients clipped at norm 5, the state carried
-//! from window to window.
+//! from window to window. `--precision bf16` runs the forward pass under autocast.
 
 use crate::data::Streams;
 use crate::model::{CharRnn, ModelSpec};
@@ -11,6 +11,7 @@ use crate::train::update;
 use anyhow::Result;
 use dl_core::nn::CellKind;
 use dl_core::optim::{Optimizer, OptimizerConfig};
+use dl_core::precision::Precision;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -29,7 +30,13 @@ pub const BATCH: i64 = 64;
 pub const SEQ_LEN: i64 = 128;
 
 /// Times `steps` training steps after `warmup` untimed ones; returns characters per second.
-pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64> {
+pub fn run(
+    device: Device,
+    threads: i32,
+    warmup: u32,
+    steps: u32,
+    precision: Precision,
+) -> Result<f64> {
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let vs = VarStore::new(device);
@@ -51,7 +58,7 @@ pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64>
             start = Instant::now();
         }
         let (x, y) = streams.batch(0, i as u64, device);
-        state = update(&model, &mut opt, &x, &y, &state, 5.0).2;
+        state = update(&model, &mut opt, &x, &y, &state, 5.0, precision)?.2;
     }
     sync();
     Ok((steps as i64 * BATCH * SEQ_LEN) as f64 / start.elapsed().as_secs_f64())

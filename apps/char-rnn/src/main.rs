@@ -116,6 +116,9 @@ enum Command {
         /// Timed steps.
         #[arg(long, default_value_t = 20)]
         steps: u32,
+        /// fp32, or bf16 (the forward pass under libtorch's autocast).
+        #[arg(long, default_value = "fp32", value_parser = harness::cli::parse_precision)]
+        precision: dl_core::precision::Precision,
     },
 }
 
@@ -331,18 +334,18 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             println!("\n\n(temperature 0.8, seed 1; saved in {})", path.display());
         }
-        Command::Bench { device, threads, warmup, steps } => {
+        Command::Bench { device, threads, warmup, steps, precision } => {
             harness::cli::init(false);
             anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
             let device = device.resolve()?;
-            let tokens_per_s =
-                bench::run(device, threads, warmup, steps).context("benchmark failed")?;
+            let tokens_per_s = bench::run(device, threads, warmup, steps, precision)
+                .context("benchmark failed")?;
             println!(
-                "LSTM 2x512, batch {} x {} characters, {steps} steps on {device:?}, {threads} threads",
+                "LSTM 2x512, batch {} x {} characters, {steps} steps on {device:?}, {threads} threads, {precision}",
                 bench::BATCH,
                 bench::SEQ_LEN
             );
-            println!("bench: app=char-rnn metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s");
+            println!("bench: app=char-rnn metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s precision={precision}");
         }
     }
     Ok(())

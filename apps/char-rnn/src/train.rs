@@ -11,6 +11,7 @@ use dl_core::device::seed_step;
 use dl_core::metrics::Mean;
 use dl_core::nn::{CellKind, State as RecurrentState};
 use dl_core::optim::{clip_grad_norm, Optimizer, OptimizerConfig, StepSchedule};
+use dl_core::precision::Precision;
 use harness::session::{Goal, Session, State, TrainingConfig};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::LN_2;
@@ -320,7 +321,8 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         seed_step(config.seed, step);
         let (x, y) = corpus.streams.batch(epoch, i, device); // [batch, seq_len] each
         opt.set_lr(schedule.lr(config.optimizer.lr(), step));
-        let (loss, grad_norm, next) = update(&model, &mut opt, &x, &y, &state, config.clip);
+        let (loss, grad_norm, next) =
+            update(&model, &mut opt, &x, &y, &state, config.clip, options.precision)?;
         state = next;
         session.advance();
 
@@ -458,6 +460,7 @@ fn restore_hidden(saved: &State, lstm: bool, device: Device) -> Result<Recurrent
 /// optimizer steps. Returns the loss (nats per character), the gradient norm before clipping
 /// (NaN when not clipped) and the final state, detached: the next window starts from it
 /// without a path back into this one.
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     model: &CharRnn,
     opt: &mut Optimizer,
@@ -465,15 +468,18 @@ pub fn update(
     y: &Tensor,
     state: &RecurrentState,
     clip: f64,
-) -> (f64, f64, RecurrentState) {
-    let (logits, next) = model.forward(x, Some(state), true);
-    let vocab = logits.size()[2];
-    let loss = logits.view([-1, vocab]).cross_entropy_for_logits(&y.reshape([-1]));
+    precision: Precision,
+) -> Result<(f64, f64, RecurrentState)> {
+    let (loss, next) = precision.autocast(x.device(), || {
+        let (logits, next) = model.forward(x, Some(state), true);
+        let vocab = logits.size()[2];
+        (logits.view([-1, vocab]).cross_entropy_for_logits(&y.reshape([-1])), next)
+    })?;
     opt.zero_grad();
     loss.backward();
     let norm = if clip > 0.0 { clip_grad_norm(opt.parameters(), clip) } else { f64::NAN };
     opt.step();
-    (loss.double_value(&[]), norm, next.detach())
+    Ok((loss.double_value(&[]), norm, next.detach()))
 }
 
 /// Writes `samples/step-NNNNNN.txt`: a sample at temperature 0.8 from a line break.

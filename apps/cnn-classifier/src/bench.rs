@@ -5,6 +5,7 @@ use crate::model::{ModelKind, Net, Shape};
 use anyhow::Result;
 use dl_core::nn::ModuleT;
 use dl_core::optim::{Optimizer, OptimizerConfig};
+use dl_core::precision::Precision;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -16,7 +17,13 @@ pub const INFERENCE_BATCH: i64 = 1000;
 
 /// Times `steps` training steps after `warmup` untimed ones, and inference at batch 1000.
 /// Returns (inference images/s, training images/s).
-pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<(f64, f64)> {
+pub fn run(
+    device: Device,
+    threads: i32,
+    warmup: u32,
+    steps: u32,
+    precision: Precision,
+) -> Result<(f64, f64)> {
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let vs = VarStore::new(device);
@@ -34,31 +41,36 @@ pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<(f64
     let xi = Tensor::randn([INFERENCE_BATCH, 1, 28, 28], (Kind::Float, device));
     let infer = || {
         let _guard = tch::no_grad_guard();
-        net.forward_t(&xi, false).log_softmax(-1, Kind::Float).sum(Kind::Float).double_value(&[])
+        let out =
+            precision.autocast(device, || net.forward_t(&xi, false).log_softmax(-1, Kind::Float));
+        out.map(|o| o.sum(Kind::Float).double_value(&[]))
     };
     for _ in 0..3 {
-        infer();
+        infer()?;
     }
     let start = Instant::now();
     let rounds = 10;
     for _ in 0..rounds {
-        infer();
+        infer()?;
     }
     let inference = (rounds as i64 * INFERENCE_BATCH) as f64 / start.elapsed().as_secs_f64();
 
-    let mut train_step = || {
+    let mut train_step = || -> Result<()> {
         opt.zero_grad();
-        let loss = net.forward_t(&x, true).log_softmax(-1, Kind::Float).nll_loss(&y);
+        let loss = precision.autocast(device, || {
+            net.forward_t(&x, true).log_softmax(-1, Kind::Float).nll_loss(&y)
+        })?;
         loss.backward();
         opt.step();
+        Ok(())
     };
     for _ in 0..warmup {
-        train_step();
+        train_step()?;
     }
     sync();
     let start = Instant::now();
     for _ in 0..steps {
-        train_step();
+        train_step()?;
     }
     sync();
     let training = (steps as i64 * BATCH) as f64 / start.elapsed().as_secs_f64();

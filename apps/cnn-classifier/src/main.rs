@@ -98,6 +98,9 @@ enum Command {
         /// Timed steps.
         #[arg(long, default_value_t = 100)]
         steps: u32,
+        /// fp32, or bf16 (the forward pass under libtorch's autocast).
+        #[arg(long, default_value = "fp32", value_parser = harness::cli::parse_precision)]
+        precision: dl_core::precision::Precision,
     },
 }
 
@@ -310,17 +313,17 @@ fn run(cli: Cli) -> Result<()> {
             report::save_filters(&trained, &png)?;
             println!("first-layer filters in {}", png.display());
         }
-        Command::Bench { device, threads, warmup, steps } => {
+        Command::Bench { device, threads, warmup, steps, precision } => {
             harness::cli::init(false);
             anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
             let device = device.resolve()?;
-            let (inference, training) =
-                bench::run(device, threads, warmup, steps).context("benchmark failed")?;
+            let (inference, training) = bench::run(device, threads, warmup, steps, precision)
+                .context("benchmark failed")?;
             println!(
-                "inference: {inference:.0} images/s at batch {} on {device:?}, {threads} threads",
+                "inference: {inference:.0} images/s at batch {} on {device:?}, {threads} threads, {precision}",
                 bench::INFERENCE_BATCH
             );
-            println!("bench: app=cnn-classifier metric=train_images_per_s value={training:.1} unit=images/s");
+            println!("bench: app=cnn-classifier metric=train_images_per_s value={training:.1} unit=images/s precision={precision}");
         }
     }
     Ok(())

@@ -263,8 +263,11 @@ pub fn train(config: TrainConfig, options: &RunOptions, data_dir: &Path) -> Resu
             seed_step(config.seed, step);
             let x = batch[0].to_kind(Kind::Float) / 255.0;
             let x = if config.augment { data::augment(&x, data.flips_keep_label) } else { x };
-            let logits = net.forward_t(&norm.apply(&x), true); // [batch, classes]
-            let loss = logits.cross_entropy_for_logits(&batch[1]);
+            let (logits, loss) = options.precision.autocast(device, || {
+                let logits = net.forward_t(&norm.apply(&x), true); // [batch, classes]
+                let loss = logits.cross_entropy_for_logits(&batch[1]);
+                (logits, loss)
+            })?;
             opt.set_lr(schedule.lr(config.optimizer.lr(), step));
             opt.zero_grad();
             loss.backward();

@@ -82,6 +82,12 @@ impl TrainingConfig for TrainConfig {
 /// both environments (the running episode included), the generators, and the replay memory
 /// (when it is within `save_buffer_up_to_mb`, or with `save_buffer`; else it refills first).
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
+    if options.precision != dl_core::precision::Precision::Fp32 {
+        anyhow::bail!(
+            "--precision {} is not built for dqn yet (char-rnn and cnn-classifier have it): use fp32",
+            options.precision
+        );
+    }
     if options.resume.is_none() {
         config.validate()?;
     }

@@ -215,6 +215,12 @@ struct Position {
 /// Trains a model: a new run from `config`, or the run in `options.resume` from its last
 /// checkpoint (with its own saved configuration and tokenizers), continuing exactly.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
+    if options.precision != dl_core::precision::Precision::Fp32 {
+        anyhow::bail!(
+            "--precision {} is not built for seq2seq yet (char-rnn and cnn-classifier have it): use fp32",
+            options.precision
+        );
+    }
     let config = Session::configuration(config, options)?;
     if options.resume.is_none() {
         config.validate()?;

@@ -193,6 +193,12 @@ pub struct Summary {
 /// checkpoint. The result is written as `result.png` in the run directory, and to `image` too
 /// if given.
 pub fn run(config: StyleConfig, options: &RunOptions, image: Option<&Path>) -> Result<Summary> {
+    if options.precision != dl_core::precision::Precision::Fp32 {
+        anyhow::bail!(
+            "--precision {} is not built for style-transfer yet (char-rnn and cnn-classifier have it): use fp32",
+            options.precision
+        );
+    }
     let config = Session::configuration(config, options)?;
     if options.resume.is_none() {
         config.validate()?;

@@ -17,6 +17,7 @@ pub use clip::clip_grad_norm;
 pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsMeta, LineSearch};
 pub use schedule::{Schedule, StepSchedule};
 
+use crate::shim;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -260,6 +261,8 @@ pub struct Optimizer {
     /// Trainable parameters sorted by name (the order is part of nothing but determinism).
     params: Vec<(String, Tensor)>,
     slots: Vec<Slots>,
+    /// Update every parameter in a few multi-tensor kernels where the optimizer has them.
+    fused: bool,
 }
 
 impl Optimizer {
@@ -271,7 +274,15 @@ impl Optimizer {
             vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let slots = params.iter().map(|_| Slots::default()).collect();
-        Ok(Optimizer { lr: config.lr(), config, steps: 0, params, slots })
+        Ok(Optimizer { lr: config.lr(), config, steps: 0, params, slots, fused: true })
+    }
+
+    /// Whether updates use libtorch's multi-tensor kernels (the default): Adam and AdamW by
+    /// `_fused_adam_` / `_fused_adamw_` (one kernel for all parameters), SGD without momentum by
+    /// `_foreach_add_`; SGD with momentum and Adadelta always update parameter by parameter.
+    /// `false` updates parameter by parameter everywhere (PyTorch's `foreach=False`).
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused;
     }
 
     /// The hyper-parameters.
@@ -310,6 +321,9 @@ impl Optimizer {
     pub fn step(&mut self) {
         let _guard = tch::no_grad_guard();
         self.steps += 1;
+        if self.fused && self.fused_step() {
+            return;
+        }
         let lr = self.lr;
         for ((_, param), slots) in self.params.iter_mut().zip(&mut self.slots) {
             let grad = param.grad();
@@ -333,6 +347,55 @@ impl Optimizer {
                 }
             }
         }
+    }
+
+    /// The step in multi-tensor kernels, where this optimizer has them and every parameter has
+    /// a gradient; false (nothing done) otherwise.
+    fn fused_step(&mut self) -> bool {
+        let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+        if grads.is_empty() || grads.iter().any(|g| !g.defined()) {
+            return false;
+        }
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        let grads: Vec<&Tensor> = grads.iter().collect();
+        let (lr, step) = (self.lr, self.steps);
+        let done = match self.config {
+            OptimizerConfig::Sgd { momentum: 0.0, weight_decay, .. } => {
+                shim::foreach_sgd(&params, &grads, lr, weight_decay)
+            }
+            OptimizerConfig::Adam { beta1, beta2, eps, weight_decay, amsgrad, .. }
+            | OptimizerConfig::AdamW { beta1, beta2, eps, weight_decay, amsgrad, .. } => {
+                let decoupled = matches!(self.config, OptimizerConfig::AdamW { .. });
+                for ((_, p), slots) in self.params.iter().zip(&mut self.slots) {
+                    slots.first.get_or_insert_with(|| p.zeros_like());
+                    slots.second.get_or_insert_with(|| p.zeros_like());
+                    if amsgrad {
+                        slots.max_second.get_or_insert_with(|| p.zeros_like());
+                    }
+                }
+                // The step count this update is (torch.optim counts it up before the kernel).
+                let steps: Vec<Tensor> = params
+                    .iter()
+                    .map(|p| Tensor::from(step as f32).to_device(p.device()))
+                    .collect();
+                let slot = |get: fn(&Slots) -> Option<&Tensor>| -> Vec<&Tensor> {
+                    self.slots.iter().filter_map(get).collect()
+                };
+                let tensors = shim::AdamTensors {
+                    params,
+                    grads,
+                    exp_avgs: slot(|s| s.first.as_ref()),
+                    exp_avg_sqs: slot(|s| s.second.as_ref()),
+                    max_exp_avg_sqs: slot(|s| s.max_second.as_ref()),
+                    steps: steps.iter().collect(),
+                };
+                let h = shim::AdamHyper { lr, beta1, beta2, weight_decay, eps, amsgrad, decoupled };
+                shim::fused_adam(&tensors, &h)
+            }
+            _ => return false,
+        };
+        // The kernels check what they are given; a refusal (a dtype they lack) falls back.
+        done.is_ok()
     }
 
     /// The scalar state: hyper-parameters, current learning rate, step count.
