@@ -10,6 +10,7 @@
 //! - [`checkpoint`]: weights, optimizer state and a sidecar, written so that a run resumes
 //!   exactly and a crash never leaves a torn checkpoint;
 //! - [`metrics`]: running means and counts a training loop keeps;
+//! - [`perf`]: this machine's matmul ceiling, to put a bench's FLOP/s beside;
 //! - [`precision`]: mixed precision (bf16 autocast on CPU and CUDA) as one switch;
 //! - [`shim`]: the few libtorch calls tch does not expose (autocast on CPU, fused optimizer
 //!   kernels), through a small C++ file built against the same libtorch.
@@ -24,6 +25,7 @@ pub mod fs;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod perf;
 pub mod precision;
 pub mod shim;
 

@@ -52,6 +52,14 @@ impl Precision {
         }
     }
 
+    /// The kind matrix products run in.
+    pub fn compute_kind(self) -> tch::Kind {
+        match self {
+            Precision::Fp32 => tch::Kind::Float,
+            Precision::Bf16 => tch::Kind::BFloat16,
+        }
+    }
+
     /// The name users type.
     pub fn name(self) -> &'static str {
         match self {

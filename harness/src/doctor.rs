@@ -54,6 +54,10 @@ pub struct Report {
     pub gpu_seen_by_driver: bool,
     /// A small computation run on every usable device: `(device, result)`.
     pub smoke: Vec<(String, Result<(), String>)>,
+    /// The CPU's matmul ceiling, GFLOP/s: fp32, bf16.
+    pub matmul_gflops: (f64, f64),
+    /// Whether the CPU multiplies bf16 natively (then bf16 is worth it).
+    pub native_bf16: bool,
     /// What should be fixed.
     pub findings: Vec<Finding>,
 }
@@ -98,6 +102,11 @@ impl Report {
             cudnn: (usable && tch::Cuda::cudnn_is_available()).then(tch::utils::version_cudnn),
             gpu_seen_by_driver: gpu_seen_by_driver(),
             smoke,
+            matmul_gflops: (
+                dl_core::perf::matmul_gflops(tch::Device::Cpu, tch::Kind::Float),
+                dl_core::perf::matmul_gflops(tch::Device::Cpu, tch::Kind::BFloat16),
+            ),
+            native_bf16: dl_core::perf::cpu_has_native_bf16(),
             findings: Vec::new(),
         };
         report.findings = report.diagnose();
@@ -191,6 +200,13 @@ impl fmt::Display for Report {
             .map(|(name, on)| format!("{name} {}", if *on { "yes" } else { "no" }))
             .collect();
         writeln!(f, "cpu             {}", features.join(", "))?;
+        let (fp32, bf16) = self.matmul_gflops;
+        writeln!(
+            f,
+            "cpu matmul      {fp32:.0} GFLOP/s fp32, {bf16:.0} GFLOP/s bf16 ({}; --precision bf16 {})",
+            if self.native_bf16 { "native bf16" } else { "bf16 emulated" },
+            if self.native_bf16 { "pays" } else { "does not pay here" }
+        )?;
         match &self.cuda_backend {
             CudaBackend::Loaded => writeln!(f, "cuda backend    libtorch_cuda loaded")?,
             CudaBackend::Missing(why) => writeln!(f, "cuda backend    not loaded ({why})")?,

@@ -6,6 +6,7 @@ the same thread count, warm-up then timed steps in process.
 Run: python3 tools/bench/char_rnn.py [--threads 2] [--steps 20] [--device cpu]
 """
 import argparse
+import contextlib
 import time
 
 import torch
@@ -32,10 +33,14 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the forward pass under torch.autocast (as ours under libtorch's)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if a.precision == "bf16" \
+        else contextlib.nullcontext
     model = CharRnn().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     total = a.warmup + a.steps + 2
@@ -49,8 +54,9 @@ def main():
     def step(i, state):
         window = rows[:, i * SEQ : i * SEQ + SEQ + 1].to(dev)
         x, y = window[:, :-1], window[:, 1:]
-        logits, state = model(x, state)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+        with autocast():
+            logits, state = model(x, state)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -66,8 +72,8 @@ def main():
         state = step(i, state)
     sync()
     rate = a.steps * BATCH * SEQ / (time.perf_counter() - t)
-    print(f"LSTM 2x512, batch {BATCH} x {SEQ} characters, {a.steps} steps on {dev}, {a.threads} threads")
-    print(f"bench: app=char-rnn-pytorch metric=train_tokens_per_s value={rate:.0f} unit=tokens/s")
+    print(f"LSTM 2x512, batch {BATCH} x {SEQ} characters, {a.steps} steps on {dev}, {a.threads} threads, {a.precision}")
+    print(f"bench: app=char-rnn-pytorch metric=train_tokens_per_s value={rate:.0f} unit=tokens/s precision={a.precision}")
 
 
 if __name__ == "__main__":

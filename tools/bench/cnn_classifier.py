@@ -5,6 +5,7 @@ thread count, warm-up then timed steps in process.
 Run: python3 tools/bench/cnn_classifier.py [--threads 2] [--steps 100] [--device cpu]
 """
 import argparse
+import contextlib
 import time
 
 import torch
@@ -39,10 +40,14 @@ def main():
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the forward pass under torch.autocast (as ours under libtorch's)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if a.precision == "bf16" \
+        else contextlib.nullcontext
     net = Net().to(dev)
     opt = torch.optim.Adadelta(net.parameters(), lr=1.0)
     x = torch.randn(64, 1, 28, 28, device=dev)
@@ -53,16 +58,20 @@ def main():
     xi = torch.randn(1000, 1, 28, 28, device=dev)
     with torch.no_grad():
         for _ in range(3):
-            net(xi).sum().item()
+            with autocast():
+                net(xi).sum().item()
         t = time.perf_counter()
         for _ in range(10):
-            net(xi).sum().item()
+            with autocast():
+                net(xi).sum().item()
         inference = 10 * 1000 / (time.perf_counter() - t)
     net.train()
 
     def step():
         opt.zero_grad()
-        F.nll_loss(net(x), y).backward()
+        with autocast():
+            loss = F.nll_loss(net(x), y)
+        loss.backward()
         opt.step()
 
     for _ in range(a.warmup):
@@ -73,8 +82,8 @@ def main():
         step()
     sync()
     training = a.steps * 64 / (time.perf_counter() - t)
-    print(f"inference: {inference:.0f} images/s at batch 1000 on {dev}, {a.threads} threads")
-    print(f"bench: app=cnn-classifier-pytorch metric=train_images_per_s value={training:.1f} unit=images/s")
+    print(f"inference: {inference:.0f} images/s at batch 1000 on {dev}, {a.threads} threads, {a.precision}")
+    print(f"bench: app=cnn-classifier-pytorch metric=train_images_per_s value={training:.1f} unit=images/s precision={a.precision}")
 
 
 if __name__ == "__main__":

@@ -345,6 +345,9 @@ fn run(cli: Cli) -> Result<()> {
                 bench::BATCH,
                 bench::SEQ_LEN
             );
+            let ceiling = dl_core::perf::matmul_gflops(device, precision.compute_kind());
+            let flops = tokens_per_s * bench::train_flops_per_token();
+            println!("achieved: {}", dl_core::perf::achieved(flops, ceiling, precision.name()));
             println!("bench: app=char-rnn metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s precision={precision}");
         }
     }

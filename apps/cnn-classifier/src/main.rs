@@ -323,6 +323,9 @@ fn run(cli: Cli) -> Result<()> {
                 "inference: {inference:.0} images/s at batch {} on {device:?}, {threads} threads, {precision}",
                 bench::INFERENCE_BATCH
             );
+            let ceiling = dl_core::perf::matmul_gflops(device, precision.compute_kind());
+            let flops = training * bench::TRAIN_FLOPS_PER_IMAGE;
+            println!("achieved: {}", dl_core::perf::achieved(flops, ceiling, precision.name()));
             println!("bench: app=cnn-classifier metric=train_images_per_s value={training:.1} unit=images/s precision={precision}");
         }
     }
