@@ -112,6 +112,26 @@ fn a_small_model_memorises_a_repeated_string_and_writes_it_back() {
 }
 
 #[test]
+fn bf16_training_memorises_the_string_as_well_and_keeps_fp32_weights() {
+    let _rng = rng_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("motto.txt");
+    std::fs::write(&file, "the quick brown fox jumps. ".repeat(400)).unwrap();
+    let bf16 = RunOptions {
+        precision: dl_core::precision::Precision::Bf16,
+        ..options(&dir.path().join("run"))
+    };
+    let summary = train::train(small_config(file, 300), &bf16).unwrap();
+    assert!(summary.best_valid_bpc < 0.1, "valid bpc {}", summary.best_valid_bpc);
+    let trained = CharModel::load(&summary.dir, Device::Cpu).unwrap();
+    for (name, t) in trained.vs.variables() {
+        assert_eq!(t.kind(), tch::Kind::Float, "{name} is stored in fp32");
+    }
+    let text = sample_text(&trained.model, &trained.info.vocab, "the quick", 0.0, None, 1);
+    assert!(text.starts_with(" brown fox jumps. the quick"), "{text:?}");
+}
+
+#[test]
 fn top_k_one_is_greedy_and_a_seed_repeats_its_sample() {
     tch::manual_seed(5);
     let vs = VarStore::new(Device::Cpu);

@@ -206,10 +206,8 @@ fn unknown_values_and_absurd_flags_get_one_clear_sentence() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    for (app, command) in [("seq2seq", "train"), ("dqn", "train"), ("style-transfer", "run")] {
-        let args = [command, "--precision", "bf16", "--out", out.to_str().unwrap()];
-        let err = error_of(app, &args);
-        assert!(err.contains("not built for") && err.contains("use fp32"), "{app}: {err}");
-        assert!(!out.exists(), "{app}: nothing was written");
-    }
+    let args = ["run", "--precision", "bf16", "--out", out.to_str().unwrap()];
+    let err = error_of("style-transfer", &args);
+    assert!(err.contains("not built for") && err.contains("use fp32"), "{err}");
+    assert!(!out.exists(), "nothing was written");
 }

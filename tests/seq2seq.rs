@@ -331,7 +331,9 @@ fn a_small_model_learns_to_reverse_digit_strings() {
                 &data::batch(&refs, Device::Cpu),
                 &config,
                 &mut step_rng,
-            );
+                Default::default(),
+            )
+            .unwrap();
         }
     }
     let refs: Vec<&Tokenized> = test_set.iter().collect();

@@ -4,9 +4,10 @@
 use crate::model::{QNet, QNetSpec};
 use crate::replay::Batch;
 use dl_core::optim::Optimizer;
+use dl_core::precision::Precision;
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// How far the target looks: the TD target of Mnih et al. (2015), or the Double DQN target of
 /// van Hasselt et al. (2016).
@@ -136,7 +137,9 @@ impl Networks {
     }
 }
 
-/// One gradient step on a minibatch; returns the loss and the mean `Q(s, a)`.
+/// One gradient step on a minibatch, the networks' forward passes in `precision`; returns the
+/// loss and the mean `Q(s, a)`.
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     nets: &Networks,
     opt: &mut Optimizer,
@@ -144,16 +147,22 @@ pub fn update(
     gamma: f64,
     double: bool,
     loss: Loss,
-) -> (f64, f64) {
-    let target = tch::no_grad(|| {
-        let next_target = nets.target.forward(&batch.next_obs);
-        let next_online = double.then(|| nets.online.forward(&batch.next_obs));
-        td_target(&batch.rewards, &batch.terminated, &next_target, next_online.as_ref(), gamma)
-    });
-    let q = q_taken(&nets.online.forward(&batch.obs), &batch.actions);
-    let l = loss.apply(&q, &target);
+    precision: Precision,
+) -> anyhow::Result<(f64, f64)> {
+    let (q, l) = precision.autocast(batch.obs.device(), || {
+        let target = tch::no_grad(|| {
+            let next_target = nets.target.forward(&batch.next_obs).to_kind(Kind::Float);
+            let next_online =
+                double.then(|| nets.online.forward(&batch.next_obs).to_kind(Kind::Float));
+            td_target(&batch.rewards, &batch.terminated, &next_target, next_online.as_ref(), gamma)
+        });
+        // The loss in fp32 on the network's (possibly bf16) values.
+        let q = q_taken(&nets.online.forward(&batch.obs), &batch.actions).to_kind(Kind::Float);
+        let l = loss.apply(&q, &target);
+        (q, l)
+    })?;
     opt.zero_grad();
     l.backward();
     opt.step();
-    (l.double_value(&[]), q.mean(tch::Kind::Float).double_value(&[]))
+    Ok((l.double_value(&[]), q.mean(Kind::Float).double_value(&[])))
 }

@@ -16,11 +16,16 @@ use crate::replay::Batch;
 use crate::replay::Memory;
 use dl_core::device::rng;
 use dl_core::optim::{Optimizer, OptimizerConfig};
+use dl_core::precision::Precision;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 /// Environment steps per second of the CartPole loop over `timed` steps after 10k of warm-up.
-pub fn cartpole_steps_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
+pub fn cartpole_steps_per_s(
+    device: Device,
+    timed: u64,
+    precision: Precision,
+) -> anyhow::Result<f64> {
     tch::manual_seed(0);
     let mut env = env::make("cartpole", Backend::Gymnasia, 0)?;
     let spec = QNetSpec::Mlp { inputs: 4, hidden: vec![120, 84], actions: 2 };
@@ -43,7 +48,7 @@ pub fn cartpole_steps_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
         obs = if s.terminated || s.truncated { env.reset() } else { s.obs };
         if step > warmup && step % 10 == 0 {
             let batch = memory.sample(128, &mut replay, device);
-            update(&nets, &mut opt, &batch, 0.99, false, Loss::Mse);
+            update(&nets, &mut opt, &batch, 0.99, false, Loss::Mse, precision)?;
         }
         if step % 500 == 0 {
             nets.update_target(1.0);
@@ -53,7 +58,11 @@ pub fn cartpole_steps_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
 }
 
 /// Nature CNN updates per second over `timed` updates after 5 of warm-up.
-pub fn atari_updates_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
+pub fn atari_updates_per_s(
+    device: Device,
+    timed: u64,
+    precision: Precision,
+) -> anyhow::Result<f64> {
     tch::manual_seed(0);
     let spec = QNetSpec::NatureCnn { frames: 4, actions: 6 };
     let nets = Networks::new(&spec, device);
@@ -72,12 +81,12 @@ pub fn atari_updates_per_s(device: Device, timed: u64) -> anyhow::Result<f64> {
         }
     };
     for _ in 0..5 {
-        update(&nets, &mut opt, &batch, 0.99, false, Loss::Huber);
+        update(&nets, &mut opt, &batch, 0.99, false, Loss::Huber, precision)?;
     }
     sync();
     let start = Instant::now();
     for _ in 0..timed {
-        update(&nets, &mut opt, &batch, 0.99, false, Loss::Huber);
+        update(&nets, &mut opt, &batch, 0.99, false, Loss::Huber, precision)?;
     }
     sync();
     Ok(timed as f64 / start.elapsed().as_secs_f64())

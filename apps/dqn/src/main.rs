@@ -111,6 +111,9 @@ enum Command {
         /// Timed Nature-CNN updates.
         #[arg(long, default_value_t = 50)]
         updates: u64,
+        /// fp32, or bf16 (the networks' forward passes under libtorch's autocast).
+        #[arg(long, default_value = "fp32", value_parser = harness::cli::parse_precision)]
+        precision: dl_core::precision::Precision,
     },
 }
 
@@ -367,14 +370,14 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Bench { device, threads, steps, updates } => {
+        Command::Bench { device, threads, steps, updates, precision } => {
             ensure!(
                 threads > 0 && steps > 0 && updates > 0,
                 "--threads, --steps and --updates must be positive"
             );
             tch::set_num_threads(threads);
             let device = device.resolve()?;
-            let sps = bench::cartpole_steps_per_s(device, steps)?;
+            let sps = bench::cartpole_steps_per_s(device, steps, precision)?;
             println!("bench: app=dqn metric=env_steps_per_s value={sps:.1} unit=steps/s");
             #[cfg(feature = "atari")]
             {
@@ -383,8 +386,8 @@ fn run(cli: Cli) -> Result<()> {
                     "bench: app=dqn metric=ale_pong_frames_per_s value={fps:.0} unit=frames/s"
                 );
             }
-            let ups = bench::atari_updates_per_s(device, updates)?;
-            println!("bench: app=dqn metric=updates_per_s value={ups:.2} unit=updates/s");
+            let ups = bench::atari_updates_per_s(device, updates, precision)?;
+            println!("bench: app=dqn metric=updates_per_s value={ups:.2} unit=updates/s precision={precision}");
             Ok(())
         }
     }

@@ -82,12 +82,6 @@ impl TrainingConfig for TrainConfig {
 /// both environments (the running episode included), the generators, and the replay memory
 /// (when it is within `save_buffer_up_to_mb`, or with `save_buffer`; else it refills first).
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
-    if options.precision != dl_core::precision::Precision::Fp32 {
-        anyhow::bail!(
-            "--precision {} is not built for dqn yet (char-rnn and cnn-classifier have it): use fp32",
-            options.precision
-        );
-    }
     if options.resume.is_none() {
         config.validate()?;
     }
@@ -142,7 +136,15 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
         if memory.len() >= warmup && step % config.train_every == 0 {
             seed_step(config.seed, step);
             let batch = memory.sample(config.batch_size, &mut run.replay_rng, device);
-            let (l, q) = update(&nets, &mut opt, &batch, config.gamma, config.double, config.loss);
+            let (l, q) = update(
+                &nets,
+                &mut opt,
+                &batch,
+                config.gamma,
+                config.double,
+                config.loss,
+                options.precision,
+            )?;
             run.loss_mean.add(l, 1.0);
             run.q_mean.add(q, 1.0);
         }

@@ -40,7 +40,13 @@ pub const LEN: usize = 20;
 
 /// Times `steps` training steps after `warmup` untimed ones; returns target positions per
 /// second.
-pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64> {
+pub fn run(
+    device: Device,
+    threads: i32,
+    warmup: u32,
+    steps: u32,
+    precision: dl_core::precision::Precision,
+) -> Result<f64> {
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let vs = VarStore::new(device);
@@ -91,7 +97,7 @@ pub fn run(device: Device, threads: i32, warmup: u32, steps: u32) -> Result<f64>
             start = Instant::now();
         }
         let batch = &padded[i as usize % padded.len()];
-        train::update(&model, &mut opt, batch, &config, &mut step_rng);
+        train::update(&model, &mut opt, batch, &config, &mut step_rng, precision)?;
     }
     sync();
     Ok((steps as usize * BATCH * LEN) as f64 / start.elapsed().as_secs_f64())

@@ -117,6 +117,9 @@ enum Command {
         /// Timed steps.
         #[arg(long, default_value_t = 20)]
         steps: u32,
+        /// fp32, or bf16 (the forward pass under libtorch's autocast).
+        #[arg(long, default_value = "fp32", value_parser = harness::cli::parse_precision)]
+        precision: dl_core::precision::Precision,
     },
 }
 
@@ -484,19 +487,19 @@ fn run(cli: Cli) -> Result<()> {
             translations[0].save_attention(&png)?;
             println!("attention of the first sentence: {}", png.display());
         }
-        Command::Bench { device, threads, warmup, steps } => {
+        Command::Bench { device, threads, warmup, steps, precision } => {
             harness::cli::init(false);
             anyhow::ensure!(threads > 0 && steps > 0, "--threads and --steps must be at least 1");
             let device = device.resolve()?;
-            let tokens_per_s =
-                bench::run(device, threads, warmup, steps).context("benchmark failed")?;
+            let tokens_per_s = bench::run(device, threads, warmup, steps, precision)
+                .context("benchmark failed")?;
             println!(
                 "biGRU 256 encoder, GRU 512 Bahdanau decoder, vocabularies 8000, batch {} x {}, \
-                 {steps} steps on {device:?}, {threads} threads",
+                 {steps} steps on {device:?}, {threads} threads, {precision}",
                 bench::BATCH,
                 bench::LEN
             );
-            println!("bench: app=seq2seq metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s");
+            println!("bench: app=seq2seq metric=train_tokens_per_s value={tokens_per_s:.0} unit=tokens/s precision={precision}");
         }
     }
     Ok(())

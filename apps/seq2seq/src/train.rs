@@ -13,6 +13,7 @@ use dl_core::checkpoint;
 use dl_core::device::seed_step;
 use dl_core::metrics::Mean;
 use dl_core::optim::{clip_grad_norm, Optimizer};
+use dl_core::precision::Precision;
 use harness::session::{Goal, Session, State, TrainingConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,7 +156,24 @@ pub fn update(
     batch: &data::Batch,
     config: &TrainConfig,
     rng: &mut ChaCha8Rng,
-) -> (f64, f64) {
+    precision: Precision,
+) -> Result<(f64, f64)> {
+    let loss = precision.autocast(batch.src.device(), || loss_of(model, batch, config, rng))?;
+    opt.zero_grad();
+    loss.backward();
+    let norm =
+        if config.clip > 0.0 { clip_grad_norm(opt.parameters(), config.clip) } else { f64::NAN };
+    opt.step();
+    Ok((loss.double_value(&[]), norm))
+}
+
+/// The loss of one batch (the forward pass of [`update`]).
+fn loss_of(
+    model: &Seq2Seq,
+    batch: &data::Batch,
+    config: &TrainConfig,
+    rng: &mut ChaCha8Rng,
+) -> Tensor {
     let src = if config.word_dropout > 0.0 {
         let draws = Tensor::rand(batch.src.size(), (tch::Kind::Float, batch.src.device()));
         let dropped = draws.lt(config.word_dropout).logical_and(&batch.src.ne(PAD));
@@ -187,13 +205,7 @@ pub fn update(
         }
         Tensor::stack(&all, 1)
     };
-    let loss = token_loss(&logits, &batch.tgt_out, config.label_smoothing, tch::Reduction::Mean);
-    opt.zero_grad();
-    loss.backward();
-    let norm =
-        if config.clip > 0.0 { clip_grad_norm(opt.parameters(), config.clip) } else { f64::NAN };
-    opt.step();
-    (loss.double_value(&[]), norm)
+    token_loss(&logits, &batch.tgt_out, config.label_smoothing, tch::Reduction::Mean)
 }
 
 impl TrainingConfig for TrainConfig {
@@ -215,12 +227,6 @@ struct Position {
 /// Trains a model: a new run from `config`, or the run in `options.resume` from its last
 /// checkpoint (with its own saved configuration and tokenizers), continuing exactly.
 pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
-    if options.precision != dl_core::precision::Precision::Fp32 {
-        anyhow::bail!(
-            "--precision {} is not built for seq2seq yet (char-rnn and cnn-classifier have it): use fp32",
-            options.precision
-        );
-    }
     let config = Session::configuration(config, options)?;
     if options.resume.is_none() {
         config.validate()?;
@@ -270,7 +276,8 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<Summary> {
             let examples: Vec<&Tokenized> = indices.iter().map(|&i| &data.train[i]).collect();
             let batch = data::batch(&examples, device);
             opt.set_lr(schedule.lr(config.optimizer.lr(), step));
-            let (loss, norm) = update(&model, &mut opt, &batch, &config, &mut position.rng);
+            let (loss, norm) =
+                update(&model, &mut opt, &batch, &config, &mut position.rng, options.precision)?;
             if !loss.is_finite() {
                 bail!("the training loss became {loss} at step {step}: lower the learning rate");
             }

@@ -195,7 +195,7 @@ pub struct Summary {
 pub fn run(config: StyleConfig, options: &RunOptions, image: Option<&Path>) -> Result<Summary> {
     if options.precision != dl_core::precision::Precision::Fp32 {
         anyhow::bail!(
-            "--precision {} is not built for style-transfer yet (char-rnn and cnn-classifier have it): use fp32",
+            "--precision {} is not built for style-transfer yet (the other apps have it): use fp32",
             options.precision
         );
     }
