@@ -11,6 +11,7 @@
 Needs torch and gymnasium. Run: python3 tools/bench/dqn.py [--threads 2] [--steps 30000]
 """
 import argparse
+import contextlib
 import random
 import time
 
@@ -84,7 +85,9 @@ def cartpole(dev, timed):
     return timed / (time.perf_counter() - start)
 
 
-def atari_updates(dev, timed):
+def atari_updates(dev, timed, precision="fp32"):
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if precision == "bf16" \
+        else contextlib.nullcontext
     q, target = nature_cnn().to(dev), nature_cnn().to(dev)
     target.load_state_dict(q.state_dict())
     opt = torch.optim.Adam(q.parameters(), lr=1e-4)
@@ -96,10 +99,11 @@ def atari_updates(dev, timed):
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
 
     def update():
-        with torch.no_grad():
-            y = rewards + 0.99 * target(nxt.float() / 255.0).max(1).values * (1 - term)
-        old = q(obs.float() / 255.0).gather(1, actions.unsqueeze(1)).squeeze(1)
-        loss = F.smooth_l1_loss(old, y)
+        with autocast():
+            with torch.no_grad():
+                y = rewards + 0.99 * target(nxt.float() / 255.0).float().max(1).values * (1 - term)
+            old = q(obs.float() / 255.0).float().gather(1, actions.unsqueeze(1)).squeeze(1)
+            loss = F.smooth_l1_loss(old, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -120,14 +124,19 @@ def main():
     p.add_argument("--steps", type=int, default=30_000)
     p.add_argument("--updates", type=int, default=50)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the Nature-CNN updates' forward passes under torch.autocast")
+    p.add_argument("--updates-only", action="store_true", help="skip the CartPole loop")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     random.seed(0)
     np.random.seed(0)
     dev = torch.device(a.device)
-    print(f"bench: app=dqn-pytorch metric=env_steps_per_s value={cartpole(dev, a.steps):.1f} unit=steps/s")
-    print(f"bench: app=dqn-pytorch metric=updates_per_s value={atari_updates(dev, a.updates):.2f} unit=updates/s")
+    if not a.updates_only:
+        print(f"bench: app=dqn-pytorch metric=env_steps_per_s value={cartpole(dev, a.steps):.1f} unit=steps/s")
+    ups = atari_updates(dev, a.updates, a.precision)
+    print(f"bench: app=dqn-pytorch metric=updates_per_s value={ups:.2f} unit=updates/s precision={a.precision}")
 
 
 if __name__ == "__main__":

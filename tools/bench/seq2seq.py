@@ -11,6 +11,7 @@ cross-entropy ignoring padding. Throughput counts all 64 x 20 target positions.
 Run: python3 tools/bench/seq2seq.py [--threads 2] [--steps 20] [--device cpu]
 """
 import argparse
+import contextlib
 import time
 
 import torch
@@ -60,6 +61,8 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the forward pass under torch.autocast (as ours under libtorch's)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -82,10 +85,14 @@ def main():
         batches.append((src.to(dev), src_len, tgt_in.to(dev), tgt_out.to(dev)))
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
 
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if a.precision == "bf16" \
+        else contextlib.nullcontext
+
     def step(i):
         src, lengths, tgt_in, tgt_out = batches[i % len(batches)]
-        logits = model(src, lengths, tgt_in)
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB), tgt_out.reshape(-1), ignore_index=PAD)
+        with autocast():
+            logits = model(src, lengths, tgt_in)
+            loss = F.cross_entropy(logits.reshape(-1, VOCAB), tgt_out.reshape(-1), ignore_index=PAD)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -100,7 +107,7 @@ def main():
     sync()
     rate = a.steps * BATCH * LEN / (time.perf_counter() - t)
     print(f"biGRU 256 encoder, GRU 512 Bahdanau decoder, batch {BATCH} x {LEN}, {a.steps} steps on {dev}, {a.threads} threads")
-    print(f"bench: app=seq2seq-pytorch metric=train_tokens_per_s value={rate:.0f} unit=tokens/s")
+    print(f"bench: app=seq2seq-pytorch metric=train_tokens_per_s value={rate:.0f} unit=tokens/s precision={a.precision}")
 
 
 if __name__ == "__main__":
