@@ -96,6 +96,21 @@ fn shipped_language_models_reach_their_bound_on_the_start_of_their_validation_te
 }
 
 #[test]
+fn shipped_translators_reach_their_bound_on_twenty_captions() {
+    use seq2seq::infer::{Decoding, Translator};
+    let pairs = std::fs::read_to_string(fixtures().join("captions-en-de.tsv")).unwrap();
+    let (english, german): (Vec<&str>, Vec<&str>) =
+        pairs.lines().map(|l| l.split_once('\t').unwrap()).unzip();
+    for card in models::cards_of(seq2seq::APP).unwrap() {
+        let translator = Translator::load(Path::new(&card.name), Device::Cpu).unwrap();
+        let out = translator.translate(&german, Decoding { beam: 5, alpha: 1.0 });
+        let hypotheses: Vec<&str> = out.iter().map(|t| t.text.as_str()).collect();
+        let bleu = seq2seq::bleu::corpus_bleu_words(&hypotheses, &english);
+        assert_within_bound(&card, bleu.score);
+    }
+}
+
+#[test]
 fn shipped_agents_reach_their_bound_over_five_episodes() {
     use dqn::infer::Agent;
     for card in models::cards_of(dqn::APP).unwrap() {
@@ -194,6 +209,22 @@ fn the_demo_tour_reads_photographed_digits_and_a_digit_drawn_on_the_spot_with_mn
     assert!(
         dir.join("runs/demo/drawn-7.png").is_file() && dir.join("runs/demo/filters.png").is_file()
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_demo_tour_translates_five_captions_with_multi30k_and_draws_the_attention() {
+    let dir = std::env::temp_dir().join(format!("demo-seq2seq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = bin("seq2seq").arg("demo").current_dir(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("the shipped model `multi30k`"), "{stdout}");
+    // The first caption, "Ein Mann fährt mit dem Fahrrad die Straße hinunter.", is about a man.
+    assert!(
+        stdout.contains("Zwei Hunde spielen im Schnee.") && stdout.to_lowercase().contains("man")
+    );
+    assert!(dir.join("runs/demo/attention.png").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

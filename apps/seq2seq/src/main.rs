@@ -92,8 +92,9 @@ enum Command {
         #[arg(long, value_name = "FILE.safetensors")]
         out: PathBuf,
     },
-    /// The demo tour: the shipped `de-en` model translates five German sentences (beam 5) and
-    /// draws the attention of the first (runs/demo/attention.png).
+    /// The demo tour: the shipped `de-en` model (where it does not ship, `multi30k`, on five
+    /// image captions) translates five German sentences (beam 5) and draws the attention of the
+    /// first (runs/demo/attention.png).
     Demo {
         /// Train a small model from scratch first (for `--seconds`), as before models shipped.
         #[arg(long)]
@@ -460,25 +461,39 @@ fn run(cli: Cli) -> Result<()> {
             harness::cli::init(false);
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             let device = device.resolve()?;
-            let (translator, out) = if train {
-                let options =
-                    RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
-                let summary = train::train(demo_config(), &options)?;
-                (Translator::load(&summary.dir, device)?, summary.dir)
-            } else {
-                let Some(card) = harness::models::for_demo(seq2seq::APP, "de-en")? else {
-                    return Ok(());
-                };
-                println!("the shipped model `de-en`: {}", card.summary);
-                (Translator::load(&card.checkpoint_path(), device)?, harness::models::demo_dir()?)
-            };
-            let sentences = [
+            // Everyday sentences for a model of the Ding pairs; image captions for one of Multi30k.
+            let everyday = [
                 "Wo ist der Bahnhof?",
                 "Das Wetter ist heute schön.",
                 "Ich habe keine Zeit.",
                 "Kannst du mir bitte helfen?",
                 "Wir essen heute Abend bei meinen Eltern.",
             ];
+            let captions = [
+                "Ein Mann fährt mit dem Fahrrad die Straße hinunter.",
+                "Zwei Hunde spielen im Schnee.",
+                "Eine Frau sitzt auf einer Bank und liest ein Buch.",
+                "Kinder spielen Fußball auf einer Wiese.",
+                "Ein Mann mit einem roten Hut spielt Gitarre.",
+            ];
+            let (translator, out, sentences) = if train {
+                let options =
+                    RunOptions { max_minutes: Some(seconds / 60.0), ..RunOptions::new(device) };
+                let summary = train::train(demo_config(), &options)?;
+                (Translator::load(&summary.dir, device)?, summary.dir, everyday)
+            } else {
+                // `de-en` where it ships, else the Multi30k translator.
+                let shipped = harness::models::cards_of(seq2seq::APP)?;
+                let name =
+                    if shipped.iter().any(|c| c.name == "de-en") { "de-en" } else { "multi30k" };
+                let Some(card) = harness::models::for_demo(seq2seq::APP, name)? else {
+                    return Ok(());
+                };
+                println!("the shipped model `{name}`: {}", card.summary);
+                let sentences = if name == "de-en" { everyday } else { captions };
+                let translator = Translator::load(&card.checkpoint_path(), device)?;
+                (translator, harness::models::demo_dir()?, sentences)
+            };
             let translations = translator.translate(&sentences, Decoding { beam: 5, alpha: 1.0 });
             for (s, t) in sentences.iter().zip(&translations) {
                 print_translation(s, t);
