@@ -6,6 +6,7 @@
 #   make gallery [ARGS=...]      the showcases in the browser on http://127.0.0.1:8000/
 #   make test [GYM_RS=0|1]       fmt, clippy -D warnings, rustdoc, every test (what CI runs)
 #   make bench                   every app's `bench`, then a table of the results
+#   make bench-vs-pytorch PYTHON=... ours beside PyTorch (fp32, bf16), medians of 3, one table
 #   make doctor                  what libtorch and devices the binaries see
 
 CARGO ?= cargo
@@ -24,7 +25,7 @@ FEATURES := $(if $(filter 1,$(GYM_RS)),--features integration-tests/gym-rs,)
 
 VARIANT := $(if $(filter 1,$(CUDA)),--variant cuda,$(if $(filter 0,$(CUDA)),--variant cpu,))
 
-.PHONY: setup demo demo-train reproduce gallery test bench doctor
+.PHONY: setup demo demo-train reproduce gallery test bench bench-vs-pytorch doctor
 
 setup:
 	@$(PYTHON) tools/setup_libtorch.py $(VARIANT)
@@ -68,3 +69,8 @@ test: setup
 
 bench: setup
 	@CARGO=$(CARGO) tools/bench_table.sh $(BENCH_APPS)
+
+# Ours beside PyTorch (PYTHON=... with torch 2.11.0), fp32 and bf16, medians of 3, one table.
+bench-vs-pytorch: setup
+	$(CARGO) build --release --bins --quiet
+	PYTHON=$(PYTHON) tools/bench/side_by_side.sh

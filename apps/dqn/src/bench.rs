@@ -57,6 +57,19 @@ pub fn cartpole_steps_per_s(
     Ok(timed as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Floating-point operations of one Nature-CNN update on a batch of 32 (2 per multiply-add):
+/// the online network forward and backward (3 forward passes' worth) and the target network
+/// forward. Per frame stack: conv 8x8/4 to 20x20x32, conv 4x4/2 to 9x9x64, conv 3x3 to 7x7x64,
+/// linear 3136 -> 512 -> 6.
+pub const UPDATE_FLOPS: f64 = 2.0
+    * (20.0 * 20.0 * 32.0 * 4.0 * 64.0
+        + 9.0 * 9.0 * 64.0 * 32.0 * 16.0
+        + 7.0 * 7.0 * 64.0 * 64.0 * 9.0
+        + 3136.0 * 512.0
+        + 512.0 * 6.0)
+    * 32.0
+    * 4.0;
+
 /// Nature CNN updates per second over `timed` updates after 5 of warm-up.
 pub fn atari_updates_per_s(
     device: Device,

@@ -387,6 +387,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let ups = bench::atari_updates_per_s(device, updates, precision)?;
+            let ceiling = dl_core::perf::matmul_gflops(device, precision.compute_kind());
+            let flops = ups * bench::UPDATE_FLOPS;
+            println!("achieved: {}", dl_core::perf::achieved(flops, ceiling, precision.name()));
             println!("bench: app=dqn metric=updates_per_s value={ups:.2} unit=updates/s precision={precision}");
             Ok(())
         }
