@@ -7,7 +7,8 @@
 //! trained in the page, or a run directory you name, used through its app's inference API; the
 //! gallery holds no model code.
 //!
-//! `worker.rs` keeps each model on its own thread; `api.rs` is the errors and parameter checks;
+//! `worker.rs` keeps each model on its own thread; `stream.rs` feeds server-sent events from a
+//! job and tells it when the page has gone; `api.rs` is the errors and parameter checks;
 //! `digits.rs`, `text.rs`, `translate.rs`, `style.rs`, `play.rs`, `training.rs` and `graph.rs`
 //! are the pages' endpoints; `assets.rs` serves the pages themselves, embedded in the binary.
 
